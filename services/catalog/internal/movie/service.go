@@ -1,0 +1,720 @@
+package movie
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Written describes one committed write, for caches and the change feed's
+// in-process wake-up.
+type Written struct {
+	ID       string
+	Revision int64
+	Deleted  bool
+}
+
+// Service implements the catalogue's use cases over a Store.
+type Service struct {
+	store        Store
+	reads        Reader
+	planner      *Planner
+	tokens       *Tokens
+	now          func() time.Time
+	writeTimeout time.Duration
+	observers    []func(context.Context, Written)
+	logger       *slog.Logger
+
+	// genres memoises ListGenres: counting scans every live movie, so at
+	// 25 million movies it must not run per request.
+	genresMu  sync.Mutex
+	genres    []GenreCount
+	genresAt  time.Time
+	genresTTL time.Duration
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithReader routes Get and BatchGet through r (a cache over the store).
+func WithReader(r Reader) Option { return func(s *Service) { s.reads = r } }
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithWriteTimeout bounds every write; the change feed's settle window
+// relies on writes never committing later than this after they were
+// stamped.
+func WithWriteTimeout(d time.Duration) Option { return func(s *Service) { s.writeTimeout = d } }
+
+// WithObserver registers f to hear about every committed write.
+func WithObserver(f func(context.Context, Written)) Option {
+	return func(s *Service) { s.observers = append(s.observers, f) }
+}
+
+// WithGenresTTL sets how long ListGenres answers are reused (0 disables
+// the memo).
+func WithGenresTTL(d time.Duration) Option { return func(s *Service) { s.genresTTL = d } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.logger = l } }
+
+// NewService builds a Service. tokens signs page tokens.
+func NewService(store Store, tokens *Tokens, opts ...Option) (*Service, error) {
+	p, err := NewPlanner()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		store: store, reads: store, planner: p, tokens: tokens,
+		now: time.Now, writeTimeout: 5 * time.Second, logger: slog.New(slog.DiscardHandler),
+		genresTTL: 30 * time.Second,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Now returns the service clock truncated to BSON's millisecond precision.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// stamp returns the update time of a new revision: now, but always after
+// the previous revision's, so a document's update times only grow even when
+// replicas' clocks disagree (the change feed depends on it).
+func (s *Service) stamp(prev time.Time) time.Time {
+	now := s.clock()
+	if !now.After(prev) {
+		return prev.Add(time.Millisecond)
+	}
+	return now
+}
+
+func (s *Service) notify(ctx context.Context, ws ...Written) {
+	ctx = context.WithoutCancel(ctx)
+	for _, w := range ws {
+		for _, f := range s.observers {
+			f(ctx, w)
+		}
+	}
+}
+
+func (s *Service) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.writeTimeout)
+}
+
+func checkID(field, id, kind string, valid func(string) bool) error {
+	switch {
+	case id == "":
+		return invalid(field, "is required")
+	case len(id) > MaxIDChars || !utf8.ValidString(id):
+		return invalid(field, fmt.Sprintf("is not a %s id", kind))
+	case !valid(id):
+		return &NotFoundError{Kind: kind, ID: id}
+	}
+	return nil
+}
+
+// GetMovie returns a live movie.
+func (s *Service) GetMovie(ctx context.Context, id string) (*Movie, error) {
+	if err := checkID("id", id, "movie", ValidMovieID); err != nil {
+		return nil, err
+	}
+	m, err := s.reads.GetMovie(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Deleted() {
+		return nil, &NotFoundError{Kind: "movie", ID: id}
+	}
+	return m, nil
+}
+
+// BatchGetMovies returns live movies in the order of ids; any unknown id
+// fails the call naming it.
+func (s *Service) BatchGetMovies(ctx context.Context, ids []string) ([]*Movie, error) {
+	var v violations
+	if len(ids) == 0 {
+		v.add("ids", "is required")
+	}
+	if len(ids) > MaxBatch {
+		v.add("ids", "must have at most %d entries, got %d", MaxBatch, len(ids))
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	uniq := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		if err := checkID(fmt.Sprintf("ids[%d]", i), id, "movie", ValidMovieID); err != nil {
+			return nil, err
+		}
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	found, err := s.reads.GetMovies(ctx, uniq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Movie, len(ids))
+	for i, id := range ids {
+		m, ok := found[id]
+		if !ok || m.Deleted() {
+			return nil, &NotFoundError{Kind: "movie", ID: id}
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// ListMovies runs an index-served query and returns a page and the next
+// page's token ("" on the last page).
+func (s *Service) ListMovies(ctx context.Context, filter, orderBy string, pageSize int32, pageToken string) ([]*Movie, string, error) {
+	size, err := PageSize("pageSize", pageSize, DefaultPageSize, MaxPageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	q, err := s.planner.Plan(filter, orderBy)
+	if err != nil {
+		return nil, "", err
+	}
+	if pageToken != "" {
+		if q.After, err = s.tokens.DecodeCursor(q, pageToken); err != nil {
+			return nil, "", err
+		}
+	}
+	q.Limit = size + 1
+	ms, err := s.store.ListMovies(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing movies: %w", err)
+	}
+	if len(ms) <= size {
+		return ms, "", nil
+	}
+	ms = ms[:size]
+	last := ms[size-1]
+	next, err := s.tokens.EncodeCursor(q, Cursor{Value: SortValue(last, q.SortField), ID: last.ID})
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding page token: %w", err)
+	}
+	return ms, next, nil
+}
+
+// CreateRequest is one movie to create with its idempotency key.
+type CreateRequest struct {
+	Movie     *Movie
+	RequestID string
+}
+
+// CreateResult is the outcome of one create.
+type CreateResult struct {
+	Movie *Movie
+	// Replayed is true when an earlier create with the same request_id
+	// made the movie and this call returned it.
+	Replayed bool
+}
+
+// CreateMovie creates one movie; a retry with the same request id returns
+// the first result.
+func (s *Service) CreateMovie(ctx context.Context, m *Movie, requestID string) (CreateResult, error) {
+	rs, err := s.createMovies(ctx, []CreateRequest{{Movie: m, RequestID: requestID}}, "", true)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	return rs[0], nil
+}
+
+// BatchCreateMovies creates up to MaxBatch movies after validating all of
+// them. Items without a request id inherit "<batch request id>/<index>".
+func (s *Service) BatchCreateMovies(ctx context.Context, reqs []CreateRequest, batchRequestID string) ([]CreateResult, error) {
+	return s.createMovies(ctx, reqs, batchRequestID, false)
+}
+
+func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchRequestID string, single bool) ([]CreateResult, error) {
+	now := s.clock()
+	var v violations
+	if !single {
+		if len(reqs) == 0 {
+			v.add("requests", "is required")
+		}
+		if len(reqs) > MaxBatch {
+			v.add("requests", "must have at most %d entries, got %d", MaxBatch, len(reqs))
+			return nil, v.err()
+		}
+		checkRequestID(&v, "requestId", batchRequestID)
+	}
+	prefix := func(i int) string {
+		if single {
+			return ""
+		}
+		return fmt.Sprintf("requests[%d].", i)
+	}
+	ids := make([]string, len(reqs))
+	rids := make([]string, len(reqs))
+	firstByID := make(map[string]int, len(reqs))
+	for i, r := range reqs {
+		if r.Movie == nil {
+			v.add(prefix(i)+"movie", "is required")
+			continue
+		}
+		v = append(v, normalizeMovie(r.Movie, prefix(i)+"movie", nil, now)...)
+		checkRequestID(&v, prefix(i)+"requestId", r.RequestID)
+		rids[i] = r.RequestID
+		if rids[i] == "" && batchRequestID != "" {
+			rids[i] = fmt.Sprintf("%s/%d", batchRequestID, i)
+		}
+		if rids[i] != "" {
+			ids[i] = MovieIDForRequest(rids[i])
+		} else {
+			ids[i] = NewMovieID(now)
+		}
+		if j, dup := firstByID[ids[i]]; dup {
+			v.add(prefix(i)+"requestId", "repeats the request id of requests[%d]", j)
+		}
+		firstByID[ids[i]] = i
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+
+	results := make([]CreateResult, len(reqs))
+	// Replays (retries, re-imports) are answered before any director is
+	// resolved, so re-running an import costs one read per batch.
+	var keyed []string
+	for i := range reqs {
+		if rids[i] != "" {
+			keyed = append(keyed, ids[i])
+		}
+	}
+	pending := make([]int, 0, len(reqs))
+	if len(keyed) > 0 {
+		existing, err := s.store.GetMovies(ctx, keyed)
+		if err != nil {
+			return nil, fmt.Errorf("looking up earlier creates: %w", err)
+		}
+		for i := range reqs {
+			if e, ok := existing[ids[i]]; ok && rids[i] != "" {
+				r, err := replay(e, rids[i], prefix(i))
+				if err != nil {
+					return nil, err
+				}
+				results[i] = r
+				continue
+			}
+			pending = append(pending, i)
+		}
+	} else {
+		for i := range reqs {
+			pending = append(pending, i)
+		}
+	}
+	if len(pending) == 0 {
+		return results, nil
+	}
+
+	refs := make([][]DirectorRef, 0, len(pending))
+	fields := make([]string, 0, len(pending))
+	for _, i := range pending {
+		refs = append(refs, reqs[i].Movie.Directors)
+		fields = append(fields, prefix(i)+"movie.directors")
+	}
+	resolved, err := s.resolveDirectors(ctx, refs, fields, now)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]*Movie, len(pending))
+	for k, i := range pending {
+		m := reqs[i].Movie.Clone()
+		m.ID = ids[i]
+		m.RequestID = rids[i]
+		m.Directors = resolved[k]
+		m.Revision = 1
+		m.CreateTime, m.UpdateTime = now, now
+		m.DeleteTime = nil
+		docs[k] = m
+	}
+	wctx, cancel := s.writeCtx(ctx)
+	defer cancel()
+	perItem, err := s.store.InsertMovies(wctx, docs)
+	if err != nil {
+		return nil, fmt.Errorf("inserting movies: %w", err)
+	}
+	var written []Written
+	var dupIDs []string
+	for k, i := range pending {
+		switch {
+		case perItem[k] == nil:
+			results[i] = CreateResult{Movie: docs[k]}
+			written = append(written, Written{ID: docs[k].ID, Revision: 1})
+		case errors.Is(perItem[k], ErrDuplicate):
+			dupIDs = append(dupIDs, docs[k].ID)
+		default:
+			return nil, fmt.Errorf("inserting movie %s: %w", docs[k].ID, perItem[k])
+		}
+	}
+	s.notify(ctx, written...)
+	if len(dupIDs) > 0 {
+		// A concurrent retry of the same request won the race.
+		existing, err := s.store.GetMovies(ctx, dupIDs)
+		if err != nil {
+			return nil, fmt.Errorf("reading concurrently created movies: %w", err)
+		}
+		for k, i := range pending {
+			if !errors.Is(perItem[k], ErrDuplicate) {
+				continue
+			}
+			e, ok := existing[docs[k].ID]
+			if !ok {
+				return nil, fmt.Errorf("movie %s: %w", docs[k].ID, ErrConflict)
+			}
+			r, err := replay(e, rids[i], prefix(i))
+			if err != nil {
+				return nil, err
+			}
+			results[i] = r
+		}
+	}
+	return results, nil
+}
+
+// replay answers a create whose id already exists.
+func replay(e *Movie, requestID, prefix string) (CreateResult, error) {
+	switch {
+	case e.RequestID != requestID:
+		return CreateResult{}, fmt.Errorf("movie %s exists with another request id (%srequestId): %w", e.ID, prefix, ErrAlreadyExists)
+	case e.Deleted():
+		return CreateResult{}, fmt.Errorf("movie %s created by this request id (%srequestId) has since been deleted: %w", e.ID, prefix, ErrAlreadyExists)
+	}
+	return CreateResult{Movie: e, Replayed: true}, nil
+}
+
+// resolveDirectors maps each movie's director references to canonical
+// directors, creating the new ones. A reference by id must exist; a name
+// resolves to the director currently carrying it, else to the director whose
+// id derives from it, else to a new director with that id.
+func (s *Service) resolveDirectors(ctx context.Context, refs [][]DirectorRef, fields []string, now time.Time) ([][]DirectorRef, error) {
+	var byID []string
+	var names []string
+	seenID := map[string]bool{}
+	seenName := map[string]bool{}
+	for _, rs := range refs {
+		for _, r := range rs {
+			if r.ID != "" {
+				if !seenID[r.ID] {
+					seenID[r.ID] = true
+					byID = append(byID, r.ID)
+				}
+				continue
+			}
+			if n := NormalizeName(r.Name); !seenName[n] {
+				seenName[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	canon := map[string]*Director{} // by id
+	if len(byID) > 0 {
+		found, err := s.store.GetDirectors(ctx, byID)
+		if err != nil {
+			return nil, fmt.Errorf("reading directors: %w", err)
+		}
+		var v violations
+		for k, rs := range refs {
+			for j, r := range rs {
+				if r.ID != "" && found[r.ID] == nil {
+					v.add(fmt.Sprintf("%s[%d].id", fields[k], j), "no director has this id")
+				}
+			}
+		}
+		if err := v.err(); err != nil {
+			return nil, err
+		}
+		for id, d := range found {
+			canon[id] = d
+		}
+	}
+	byName := map[string]*Director{}
+	if len(names) > 0 {
+		current, err := s.store.FindDirectorsByNames(ctx, names)
+		if err != nil {
+			return nil, fmt.Errorf("finding directors by name: %w", err)
+		}
+		var derived []string
+		for _, n := range names {
+			if d := current[n]; d != nil {
+				byName[n] = d
+			} else {
+				derived = append(derived, DirectorIDForName(n))
+			}
+		}
+		if len(derived) > 0 {
+			old, err := s.store.GetDirectors(ctx, derived)
+			if err != nil {
+				return nil, fmt.Errorf("reading directors: %w", err)
+			}
+			var fresh []*Director
+			for _, rs := range refs {
+				for _, r := range rs {
+					n := NormalizeName(r.Name)
+					if r.ID != "" || byName[n] != nil {
+						continue
+					}
+					if d := old[DirectorIDForName(n)]; d != nil {
+						byName[n] = d
+						continue
+					}
+					d := &Director{ID: DirectorIDForName(n), Name: strings.Join(strings.Fields(r.Name), " "),
+						Revision: 1, CreateTime: now, UpdateTime: now}
+					byName[n] = d
+					fresh = append(fresh, d)
+				}
+			}
+			if len(fresh) > 0 {
+				wctx, cancel := s.writeCtx(ctx)
+				err := s.store.InsertDirectors(wctx, fresh)
+				cancel()
+				if err != nil {
+					return nil, fmt.Errorf("creating directors: %w", err)
+				}
+				// Another request may have created some of them first, with
+				// another spelling: read back the stored names.
+				ids := make([]string, len(fresh))
+				for i, d := range fresh {
+					ids[i] = d.ID
+				}
+				stored, err := s.store.GetDirectors(ctx, ids)
+				if err != nil {
+					return nil, fmt.Errorf("reading new directors: %w", err)
+				}
+				for n, d := range byName {
+					if st := stored[d.ID]; st != nil {
+						byName[n] = st
+					}
+				}
+			}
+		}
+	}
+	out := make([][]DirectorRef, len(refs))
+	for k, rs := range refs {
+		seen := map[string]bool{}
+		for _, r := range rs {
+			d := canon[r.ID]
+			if r.ID == "" {
+				d = byName[NormalizeName(r.Name)]
+			}
+			if seen[d.ID] {
+				continue
+			}
+			seen[d.ID] = true
+			out[k] = append(out[k], DirectorRef{ID: d.ID, Name: d.Name})
+		}
+	}
+	return out, nil
+}
+
+// CheckUpdateMask validates update_mask paths (proto field names).
+func CheckUpdateMask(paths []string) error {
+	var v violations
+	if len(paths) == 0 {
+		v.add("updateMask", "is required")
+	}
+	for _, p := range paths {
+		switch {
+		case outputOnlyMovieFields[p]:
+			v.add("updateMask", "%q is output-only and cannot be updated", p)
+		case movieFields[p] == "":
+			v.add("updateMask", "%q is not a field of Movie", p)
+		}
+	}
+	return v.err()
+}
+
+// WritableMovieFields lists the update_mask paths a full replacement ("*")
+// covers.
+func WritableMovieFields() []string {
+	out := make([]string, 0, len(movieFields))
+	for p := range movieFields {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+const maxWriteAttempts = 8
+
+// UpdateMovie applies the fields of in named by paths. With an etag the
+// update happens only if it still matches (else ErrETagMismatch); without
+// one, a concurrent write makes it re-read and re-apply, so no update is
+// lost.
+func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, etag string) (*Movie, error) {
+	if err := checkID("movie.id", in.ID, "movie", ValidMovieID); err != nil {
+		return nil, err
+	}
+	if err := CheckUpdateMask(paths); err != nil {
+		return nil, err
+	}
+	want, hasETag, err := parseETagField("movie.etag", etag)
+	if err != nil {
+		return nil, err
+	}
+	only := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		only[p] = true
+	}
+	if v := normalizeMovie(in, "movie", only, s.clock()); len(v) > 0 {
+		return nil, v.err()
+	}
+	var dirs []DirectorRef
+	if only["directors"] {
+		r, err := s.resolveDirectors(ctx, [][]DirectorRef{in.Directors}, []string{"movie.directors"}, s.clock())
+		if err != nil {
+			return nil, err
+		}
+		dirs = r[0]
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.GetMovie(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Deleted() {
+			return nil, &NotFoundError{Kind: "movie", ID: in.ID}
+		}
+		if hasETag && cur.Revision != want {
+			return nil, ErrETagMismatch
+		}
+		next := cur.Clone()
+		applyMask(next, in, only)
+		if only["directors"] {
+			next.Directors = dirs
+		}
+		next.Revision = cur.Revision + 1
+		next.UpdateTime = s.stamp(cur.UpdateTime)
+		wctx, cancel := s.writeCtx(ctx)
+		err = s.store.ReplaceMovie(wctx, next, cur.Revision)
+		cancel()
+		switch {
+		case err == nil:
+			s.notify(ctx, Written{ID: next.ID, Revision: next.Revision})
+			return next, nil
+		case !errors.Is(err, ErrConflict):
+			return nil, fmt.Errorf("updating movie %s: %w", in.ID, err)
+		case hasETag:
+			return nil, ErrETagMismatch
+		case attempt+1 >= maxWriteAttempts:
+			return nil, fmt.Errorf("updating movie %s: %w", in.ID, err)
+		}
+	}
+}
+
+func applyMask(dst, src *Movie, only map[string]bool) {
+	for p := range only {
+		switch p {
+		case "title":
+			dst.Title = src.Title
+		case "original_title":
+			dst.OriginalTitle = src.OriginalTitle
+		case "year":
+			dst.Year = clonePtr(src.Year)
+		case "runtime_minutes":
+			dst.RuntimeMinutes = clonePtr(src.RuntimeMinutes)
+		case "genres":
+			dst.Genres = slices.Clone(src.Genres)
+		case "cast":
+			dst.Cast = slices.Clone(src.Cast)
+		case "imdb_score":
+			dst.IMDbScore = clonePtr(src.IMDbScore)
+		case "votes":
+			dst.Votes = clonePtr(src.Votes)
+		case "popularity":
+			dst.Popularity = clonePtr(src.Popularity)
+		}
+	}
+}
+
+func parseETagField(field, etag string) (int64, bool, error) {
+	if etag == "" {
+		return 0, false, nil
+	}
+	rev, ok := ParseETag(etag)
+	if !ok {
+		return 0, false, invalid(field, "is not an etag of this API")
+	}
+	return rev, true, nil
+}
+
+// DeleteMovie replaces a movie by its tombstone: the id, title, request id
+// and times stay, with delete_time set and the revision bumped, so the
+// change feed reports the deletion until the retention ends.
+func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
+	if err := checkID("id", id, "movie", ValidMovieID); err != nil {
+		return err
+	}
+	want, hasETag, err := parseETagField("etag", etag)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.GetMovie(ctx, id)
+		if err != nil {
+			return err
+		}
+		if cur.Deleted() {
+			return &NotFoundError{Kind: "movie", ID: id}
+		}
+		if hasETag && cur.Revision != want {
+			return ErrETagMismatch
+		}
+		ts := s.stamp(cur.UpdateTime)
+		tomb := &Movie{ID: cur.ID, Title: cur.Title, RequestID: cur.RequestID, Revision: cur.Revision + 1,
+			CreateTime: cur.CreateTime, UpdateTime: ts, DeleteTime: &ts}
+		wctx, cancel := s.writeCtx(ctx)
+		err = s.store.ReplaceMovie(wctx, tomb, cur.Revision)
+		cancel()
+		switch {
+		case err == nil:
+			s.notify(ctx, Written{ID: id, Revision: tomb.Revision, Deleted: true})
+			return nil
+		case !errors.Is(err, ErrConflict):
+			return fmt.Errorf("deleting movie %s: %w", id, err)
+		case hasETag:
+			return ErrETagMismatch
+		case attempt+1 >= maxWriteAttempts:
+			return fmt.Errorf("deleting movie %s: %w", id, err)
+		}
+	}
+}
+
+// ListGenres returns every genre with its live movie count, most common
+// first. Counts may lag writes by the memo's TTL (30s by default).
+func (s *Service) ListGenres(ctx context.Context) ([]GenreCount, error) {
+	s.genresMu.Lock()
+	defer s.genresMu.Unlock()
+	if s.genres != nil && s.now().Sub(s.genresAt) < s.genresTTL {
+		return slices.Clone(s.genres), nil
+	}
+	gs, err := s.store.Genres(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("counting genres: %w", err)
+	}
+	sort.Slice(gs, func(i, j int) bool {
+		if gs[i].Count != gs[j].Count {
+			return gs[i].Count > gs[j].Count
+		}
+		return gs[i].Name < gs[j].Name
+	})
+	if gs == nil {
+		gs = []GenreCount{}
+	}
+	s.genres, s.genresAt = gs, s.now()
+	return slices.Clone(gs), nil
+}

@@ -1,0 +1,168 @@
+package movie_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/marquee-dev/marquee/services/catalog/internal/bootstrap"
+	"github.com/marquee-dev/marquee/services/catalog/internal/movie"
+	"github.com/marquee-dev/marquee/services/catalog/internal/movie/mongostore"
+	"github.com/marquee-dev/marquee/services/platform/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.RunMain(m) }
+
+func newService(t *testing.T) (*movie.Service, *mongostore.Store) {
+	t.Helper()
+	c := testenv.Mongo(t)
+	if err := bootstrap.Run(t.Context(), c, bootstrap.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s := mongostore.New(c)
+	svc, err := movie.NewService(s, movie.NewTokens([]byte("k")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, s
+}
+
+// TestUpdatesWithoutETagAreNotLost: concurrent unconditional updates of
+// different fields all land.
+func TestUpdatesWithoutETagAreNotLost(t *testing.T) {
+	svc, _ := newService(t)
+	r, err := svc.CreateMovie(t.Context(), &movie.Movie{Title: "Base"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Movie.ID
+	updates := []struct {
+		path string
+		m    *movie.Movie
+	}{
+		{"year", &movie.Movie{ID: id, Year: ptr[int32](1999)}},
+		{"imdb_score", &movie.Movie{ID: id, IMDbScore: ptr(7.0)}},
+		{"popularity", &movie.Movie{ID: id, Popularity: ptr(50.0)}},
+		{"votes", &movie.Movie{ID: id, Votes: ptr[int64](10)}},
+		{"cast", &movie.Movie{ID: id, Cast: []string{"A"}}},
+		{"genres", &movie.Movie{ID: id, Genres: []string{"Drama"}}},
+	}
+	var wg sync.WaitGroup
+	for _, u := range updates {
+		wg.Go(func() {
+			if _, err := svc.UpdateMovie(t.Context(), u.m, []string{u.path}, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	m, err := svc.GetMovie(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Revision != int64(len(updates))+1 || m.Year == nil || m.IMDbScore == nil || m.Popularity == nil || m.Votes == nil ||
+		len(m.Cast) != 1 || len(m.Genres) != 1 {
+		t.Fatalf("lost an update: %+v", m)
+	}
+}
+
+func TestReplayOfDeletedCreate(t *testing.T) {
+	svc, _ := newService(t)
+	r, err := svc.CreateMovie(t.Context(), &movie.Movie{Title: "Gone"}, "req-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteMovie(t.Context(), r.Movie.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateMovie(t.Context(), &movie.Movie{Title: "Gone"}, "req-1"); !errors.Is(err, movie.ErrAlreadyExists) {
+		t.Fatalf("replay of a deleted create: %v", err)
+	}
+}
+
+// TestResumePendingRename: a rename interrupted after marking the director
+// (no movie rewritten yet) finishes on the next start, and running it again
+// changes nothing.
+func TestResumePendingRename(t *testing.T) {
+	svc, store := newService(t)
+	ctx := t.Context()
+	var ids []string
+	for i := range 3 {
+		r, err := svc.CreateMovie(ctx, &movie.Movie{Title: fmt.Sprint("F", i), Directors: []movie.DirectorRef{{Name: "Ann Lee"}}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.Movie.ID)
+	}
+	d, err := store.GetDirector(ctx, movie.DirectorIDForName("Ann Lee"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state a crash right after marking leaves behind.
+	crashed := *d
+	crashed.Name, crashed.Revision = "Ann Lee-Smith", d.Revision+1
+	crashed.PendingRename = &movie.PendingRename{Name: "Ann Lee-Smith", Started: d.UpdateTime}
+	if err := store.ReplaceDirector(ctx, &crashed, d.Revision); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := svc.ResumePendingRenames(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := svc.BatchGetMovies(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Directors[0].Name != "Ann Lee-Smith" || m.Revision != 2 {
+			t.Fatalf("not renamed exactly once: %+v", m)
+		}
+	}
+	after, err := svc.GetDirector(ctx, d.ID)
+	if err != nil || after.PendingRename != nil || after.MovieCount != 3 {
+		t.Fatalf("director after resume: %+v %v", after, err)
+	}
+	pending, err := store.PendingRenames(ctx)
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("still pending: %v %v", pending, err)
+	}
+}
+
+func TestListDirectorsPaging(t *testing.T) {
+	svc, _ := newService(t)
+	ctx := t.Context()
+	names := []string{"Zoe Adams", "adam brown", "Carla Adamson", "Dan Smith", "Eve Adair"}
+	var refs []movie.DirectorRef
+	for _, n := range names {
+		refs = append(refs, movie.DirectorRef{Name: n})
+	}
+	if _, err := svc.CreateMovie(ctx, &movie.Movie{Title: "Ensemble", Directors: refs}, ""); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	tok := ""
+	for {
+		ds, next, err := svc.ListDirectors(ctx, `name:"ADAM"`, 2, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			got = append(got, d.Name)
+		}
+		if tok = next; tok == "" {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[adam brown Carla Adamson Zoe Adams]" {
+		t.Fatalf("got %v", got)
+	}
+	ds, _, err := svc.ListDirectors(ctx, `name = "dan  SMITH"`, 0, "")
+	if err != nil || len(ds) != 1 || ds[0].Name != "Dan Smith" || ds[0].MovieCount != 1 {
+		t.Fatalf("exact: %v %v", ds, err)
+	}
+	if _, _, err := svc.ListDirectors(ctx, `name:"x"`, 0, tok+"garbage"); !errors.Is(err, movie.ErrInvalidPageToken) {
+		t.Fatalf("bad token: %v", err)
+	}
+}
