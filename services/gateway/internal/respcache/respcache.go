@@ -1,0 +1,591 @@
+// Package respcache keeps the rendered bytes of hot anonymous GET responses
+// in memory, so that a popular movie costs the gateway a map lookup and a
+// write instead of a gRPC call and a protojson encoding, and implements the
+// gateway's HTTP caching: strong ETags, 304 answers to If-None-Match and the
+// Cache-Control policy.
+//
+// Entries are bounded by their total size in bytes (otter, weighed by body
+// size) and by age: an entry is served for at most Policy.MaxAge, the same
+// freshness the response advertises to browsers and CDNs. Within that, the
+// catalog's change feed (Follow) invalidates what changed: a changed movie
+// invalidates its own entry and every list-like entry (a list, a search, the
+// genres may include it). Invalidation only bumps counters, so it is O(1);
+// an entry records the counters it was filled under and is valid while they
+// have not moved. Because the counters are read before the backend is asked,
+// a response that raced with a change is never stored as current.
+//
+// Only the body and the headers that describe it (Content-Type, ETag, Link,
+// Cache-Control) are stored. Per-request headers — RateLimit, X-Request-Id —
+// are written by other middleware for every request, hits included.
+package respcache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/marquee-dev/marquee/services/gateway/internal/reqinfo"
+)
+
+// Policy is the HTTP caching policy of successful GET responses.
+type Policy struct {
+	// MaxAge is how long a public response is fresh, for clients, CDNs and
+	// this cache alike.
+	MaxAge time.Duration
+	// StaleWhileRevalidate lets a shared cache serve a stale response while
+	// it fetches a new one.
+	StaleWhileRevalidate time.Duration
+	// StaleIfError lets a shared cache serve a stale response when the
+	// gateway fails.
+	StaleIfError time.Duration
+}
+
+// Routes whose responses must not be reused even for anonymous callers: the
+// change feed moves on with every write, and the export is personal and huge.
+var uncachedRoutes = map[string]bool{
+	"/v1/movies:changes": true,
+	"/v1/movies:export":  true,
+}
+
+// CacheControl returns the Cache-Control value of a successful GET response
+// for route: public with MaxAge and the stale extensions for anonymous
+// callers, private and revalidated for authenticated ones.
+func (p Policy) CacheControl(anonymous bool, route string) string {
+	switch {
+	case uncachedRoutes[route]:
+		if anonymous {
+			return "no-cache"
+		}
+		return "private, no-cache"
+	case !anonymous:
+		return "private, no-cache"
+	case p.MaxAge <= 0:
+		return "no-cache"
+	}
+	return fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d, stale-if-error=%d",
+		int(p.MaxAge.Seconds()), int(p.StaleWhileRevalidate.Seconds()), int(p.StaleIfError.Seconds()))
+}
+
+// cacheableRoutes are the anonymous GET routes whose responses are stored;
+// tagRoutes name one movie, whose id is in the path, so that its entry follows
+// that movie's changes alone.
+var cacheableRoutes = map[string]bool{
+	"/v1/movies/{id}":        true,
+	"/v1/movies":             true,
+	"/v1/movies:batchGet":    true,
+	"/v1/genres":             true,
+	"/v1/directors/{id}":     true,
+	"/v1/directors":          true,
+	"/v1/search/movies":      true,
+	"/v1/search/suggest":     true,
+	"/.well-known/jwks.json": true,
+}
+
+const movieRoute = "/v1/movies/{id}"
+
+// Options configure a Cache.
+type Options struct {
+	// MaxBytes bounds the stored bodies; 0 disables storing (conditional
+	// requests still work).
+	MaxBytes uint64
+	// MaxEntryBytes bounds one stored body (default 1 MiB); larger responses
+	// are passed through.
+	MaxEntryBytes int
+	Policy        Policy
+	Logger        *slog.Logger
+	Meter         metric.Meter
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Entry is a stored response.
+type Entry struct {
+	body   []byte
+	header http.Header // Content-Type, ETag, Link, Cache-Control, Content-Length
+	route  string
+	stored time.Time
+
+	tag        string // the movie id for a single-movie entry
+	tagVersion uint64
+	generation uint64
+}
+
+// numStripes spreads per-movie invalidation counters; two movies sharing a
+// stripe only invalidate each other's entries a little early.
+const numStripes = 4096
+
+// Cache is the response cache. It is safe for concurrent use.
+type Cache struct {
+	opts    Options
+	entries *otter.Cache[string, *Entry] // nil when storing is disabled
+	seed    maphash.Seed
+
+	generation atomic.Uint64 // moves on every change: list-like entries
+	stripes    [numStripes]atomic.Uint64
+
+	lookups             metric.Int64Counter
+	invalidations       metric.Int64Counter
+	hitAttrs, missAttrs metric.MeasurementOption
+}
+
+// New returns a Cache.
+func New(opts Options) (*Cache, error) {
+	if opts.MaxEntryBytes <= 0 {
+		opts.MaxEntryBytes = 1 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{
+		opts:      opts,
+		seed:      maphash.MakeSeed(),
+		hitAttrs:  metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit"))),
+		missAttrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss"))),
+	}
+	if opts.MaxBytes > 0 && opts.Policy.MaxAge > 0 {
+		var err error
+		c.entries, err = otter.New(&otter.Options[string, *Entry]{
+			MaximumWeight: opts.MaxBytes,
+			Weigher: func(k string, e *Entry) uint32 {
+				// The body dominates; the key and a fixed overhead for the
+				// entry and its headers keep tiny entries honest.
+				return uint32(len(e.body) + len(k) + 256)
+			},
+			ExpiryCalculator: otter.ExpiryWriting[string, *Entry](opts.Policy.MaxAge),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating response cache: %w", err)
+		}
+	}
+	if opts.Meter != nil {
+		var err error
+		c.lookups, err = opts.Meter.Int64Counter("marquee.gateway.cache.lookups",
+			metric.WithDescription("Response cache lookups of anonymous GETs by result (hit, miss)."),
+			metric.WithUnit("{lookup}"))
+		if err != nil {
+			return nil, fmt.Errorf("creating cache lookups counter: %w", err)
+		}
+		c.invalidations, err = opts.Meter.Int64Counter("marquee.gateway.cache.invalidations",
+			metric.WithDescription("Movie changes applied to the response cache, and full purges (kind=purge)."),
+			metric.WithUnit("{invalidation}"))
+		if err != nil {
+			return nil, fmt.Errorf("creating cache invalidations counter: %w", err)
+		}
+		_, err = opts.Meter.Int64ObservableGauge("marquee.gateway.cache.size",
+			metric.WithDescription("Bytes held by the response cache."),
+			metric.WithUnit("By"),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				if c.entries != nil {
+					o.Observe(int64(c.entries.WeightedSize()))
+				}
+				return nil
+			}))
+		if err != nil {
+			return nil, fmt.Errorf("creating cache size gauge: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Close stops the cache's background maintenance.
+func (c *Cache) Close() {
+	if c.entries != nil {
+		c.entries.StopAllGoroutines()
+	}
+}
+
+// Policy returns the caching policy.
+func (c *Cache) Policy() Policy { return c.opts.Policy }
+
+func (c *Cache) stripe(id string) *atomic.Uint64 {
+	return &c.stripes[maphash.String(c.seed, id)%numStripes]
+}
+
+// InvalidateMovie makes every stored response that may show movie id stale.
+func (c *Cache) InvalidateMovie(id string) {
+	c.stripe(id).Add(1)
+	c.generation.Add(1)
+	if c.entries != nil {
+		c.entries.Invalidate("/v1/movies/" + id + "?")
+	}
+	if c.invalidations != nil {
+		c.invalidations.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", "movie")))
+	}
+}
+
+// Purge drops every stored response.
+func (c *Cache) Purge() {
+	c.generation.Add(1)
+	for i := range c.stripes {
+		c.stripes[i].Add(1)
+	}
+	if c.entries != nil {
+		c.entries.InvalidateAll()
+	}
+	if c.invalidations != nil {
+		c.invalidations.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", "purge")))
+	}
+}
+
+// Len returns the number of stored responses (for tests and diagnostics).
+func (c *Cache) Len() int {
+	if c.entries == nil {
+		return 0
+	}
+	return c.entries.EstimatedSize()
+}
+
+// WouldHit reports whether r would be answered from the cache right now: an
+// anonymous GET or HEAD whose response is stored and current. The gateway
+// uses it to leave cache hits untraced — a hit is a map lookup, and a span
+// for it would cost as much as the hit itself; hits still reach the access
+// log and the RED metrics.
+func (c *Cache) WouldHit(r *http.Request) bool {
+	if c.entries == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	h := r.Header
+	if len(h["Authorization"]) > 0 || len(h["X-Api-Key"]) > 0 {
+		return false
+	}
+	e, ok := c.entries.GetIfPresent(cacheKey(r))
+	return ok && c.valid(e)
+}
+
+func (c *Cache) valid(e *Entry) bool {
+	if e.tag != "" {
+		return c.stripe(e.tag).Load() == e.tagVersion
+	}
+	return c.generation.Load() == e.generation
+}
+
+func cacheKey(r *http.Request) string {
+	return r.URL.Path + "?" + r.URL.RawQuery
+}
+
+// movieID returns the id of a single-movie path, "" for any other.
+func movieID(path string) string {
+	id, ok := strings.CutPrefix(path, "/v1/movies/")
+	if !ok || id == "" || strings.ContainsAny(id, "/:") {
+		return ""
+	}
+	return id
+}
+
+func (c *Cache) count(ctx context.Context, hit bool) {
+	if c.lookups == nil {
+		return
+	}
+	if hit {
+		c.lookups.Add(ctx, 1, c.hitAttrs)
+	} else {
+		c.lookups.Add(ctx, 1, c.missAttrs)
+	}
+}
+
+// Middleware serves stored responses to anonymous GET and HEAD requests,
+// stores cacheable ones, and answers If-None-Match with 304 for every GET.
+// It must run after identity (it reads the caller from reqinfo) and after
+// the rate limiter (a hit is still counted).
+func (c *Cache) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		info := reqinfo.From(r.Context())
+		if !info.Anonymous() {
+			info.Cache = "bypass"
+			next.ServeHTTP(conditional(w, r), r)
+			return
+		}
+		key := cacheKey(r)
+		if c.entries != nil {
+			if e, ok := c.entries.GetIfPresent(key); ok && c.valid(e) {
+				info.Cache = "hit"
+				info.Route = e.route
+				c.count(r.Context(), true)
+				c.serve(w, r, e)
+				return
+			}
+		}
+		info.Cache = "miss"
+		c.count(r.Context(), false)
+		// The counters are read before the backend is asked: a change that
+		// lands while the request is in flight leaves them moved, and the
+		// entry is born stale.
+		id := movieID(r.URL.Path)
+		var tagVersion uint64
+		if id != "" {
+			tagVersion = c.stripe(id).Load()
+		}
+		generation := c.generation.Load()
+
+		bw := &bufferingWriter{ResponseWriter: w, limit: c.opts.MaxEntryBytes}
+		next.ServeHTTP(bw, r)
+		if bw.passthrough {
+			return
+		}
+		if bw.status == 0 {
+			bw.status = http.StatusOK
+		}
+		if bw.status != http.StatusOK {
+			bw.writeOut(r)
+			return
+		}
+		h := bw.Header()
+		if h.Get("Etag") == "" {
+			// Lists and other responses without a resource etag get a
+			// strong one from their bytes.
+			h.Set("Etag", BodyETag(bw.buf.Bytes()))
+		}
+		if c.entries != nil && cacheableRoutes[info.Route] {
+			e := &Entry{
+				body:       bytes.Clone(bw.buf.Bytes()),
+				header:     storedHeader(h, len(bw.buf.Bytes())),
+				route:      info.Route,
+				stored:     c.opts.Now(),
+				generation: generation,
+			}
+			if info.Route == movieRoute && id != "" {
+				e.tag, e.tagVersion = id, tagVersion
+			}
+			c.entries.Set(key, e)
+		}
+		bw.writeOut(r)
+	})
+}
+
+var storedHeaders = []string{"Content-Type", "Etag", "Link", "Cache-Control"}
+
+func storedHeader(h http.Header, n int) http.Header {
+	out := make(http.Header, len(storedHeaders)+1)
+	for _, k := range storedHeaders {
+		if v := h.Values(k); len(v) > 0 {
+			// Clipped, so that a later Add on a response copies rather than
+			// writes into the shared backing array.
+			out[k] = slices.Clip(append([]string(nil), v...))
+		}
+	}
+	out["Content-Length"] = []string{strconv.Itoa(n)}
+	return out
+}
+
+// serve writes a stored response, or 304 when the client has it.
+func (c *Cache) serve(w http.ResponseWriter, r *http.Request, e *Entry) {
+	h := w.Header()
+	for k, v := range e.header {
+		h[k] = v
+	}
+	age := c.opts.Now().Sub(e.stored)
+	h["Age"] = []string{strconv.FormatInt(int64(max(age, 0)/time.Second), 10)}
+	if tag, ok := NoneMatch(r.Header.Get("If-None-Match"), h.Get("Etag")); ok {
+		notModified(w, tag)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(e.body)
+}
+
+// BodyETag returns a strong entity tag derived from a body.
+func BodyETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+}
+
+// encodingSuffixes are added to an ETag by the compression middleware for
+// compressed representations; a client revalidating one sends it back.
+var encodingSuffixes = []string{"-gzip", "-zstd"}
+
+// NoneMatch reports whether an If-None-Match value matches etag, by weak
+// comparison (RFC 9110 section 13.1.2), and returns the client's matching tag.
+func NoneMatch(ifNoneMatch, etag string) (string, bool) {
+	if ifNoneMatch == "" || etag == "" {
+		return "", false
+	}
+	if strings.TrimSpace(ifNoneMatch) == "*" {
+		return etag, true
+	}
+	want := opaque(etag)
+	for cand := range strings.SplitSeq(ifNoneMatch, ",") {
+		cand = strings.TrimSpace(cand)
+		o := opaque(cand)
+		if o == want {
+			return cand, true
+		}
+		for _, s := range encodingSuffixes {
+			if strings.HasSuffix(o, s+`"`) && strings.TrimSuffix(o, s+`"`)+`"` == want {
+				return cand, true
+			}
+		}
+	}
+	return "", false
+}
+
+func opaque(tag string) string {
+	return strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+}
+
+// notModified answers 304, echoing the entity tag the client holds (which may
+// carry an encoding suffix), without the body and its headers.
+func notModified(w http.ResponseWriter, tag string) {
+	h := w.Header()
+	h.Set("Etag", tag)
+	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding"} {
+		h.Del(k)
+	}
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// bufferingWriter holds a response until it is complete, so it can be given
+// an ETag, answered with 304, and stored. A response that streams (a Flush),
+// outgrows the limit or is NDJSON is passed through from then on.
+type bufferingWriter struct {
+	http.ResponseWriter
+	limit       int
+	status      int
+	buf         bytes.Buffer
+	passthrough bool
+	wroteHeader bool
+}
+
+func (b *bufferingWriter) WriteHeader(code int) {
+	if b.passthrough {
+		b.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if b.wroteHeader {
+		return
+	}
+	b.wroteHeader = true
+	b.status = code
+	if strings.HasPrefix(b.Header().Get("Content-Type"), "application/x-ndjson") {
+		b.startPassthrough()
+	}
+}
+
+func (b *bufferingWriter) Write(p []byte) (int, error) {
+	if !b.wroteHeader {
+		b.WriteHeader(http.StatusOK)
+	}
+	if b.passthrough {
+		return b.ResponseWriter.Write(p)
+	}
+	if b.buf.Len()+len(p) > b.limit {
+		b.startPassthrough()
+		return b.ResponseWriter.Write(p)
+	}
+	return b.buf.Write(p)
+}
+
+// Flush means the handler streams: stop holding the response back.
+func (b *bufferingWriter) Flush() {
+	if !b.passthrough {
+		if !b.wroteHeader {
+			b.WriteHeader(http.StatusOK)
+		}
+		b.startPassthrough()
+	}
+	_ = http.NewResponseController(b.ResponseWriter).Flush()
+}
+
+func (b *bufferingWriter) startPassthrough() {
+	if b.passthrough {
+		return
+	}
+	b.passthrough = true
+	status := b.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	b.ResponseWriter.WriteHeader(status)
+	if b.buf.Len() > 0 {
+		_, _ = b.ResponseWriter.Write(b.buf.Bytes())
+		b.buf.Reset()
+	}
+}
+
+func (b *bufferingWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
+
+// writeOut sends the held response, or 304 when it is a 200 the client
+// already has.
+func (b *bufferingWriter) writeOut(r *http.Request) {
+	h := b.Header()
+	if b.status == http.StatusOK {
+		if tag, ok := NoneMatch(r.Header.Get("If-None-Match"), h.Get("Etag")); ok {
+			notModified(b.ResponseWriter, tag)
+			return
+		}
+		h.Set("Content-Length", strconv.Itoa(b.buf.Len()))
+	}
+	b.ResponseWriter.WriteHeader(b.status)
+	_, _ = b.ResponseWriter.Write(b.buf.Bytes())
+}
+
+// conditional wraps w so that a 200 whose ETag matches the request's
+// If-None-Match becomes a 304 without a body. It is for responses that are
+// not buffered (authenticated ones).
+func conditional(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" {
+		return w
+	}
+	return &conditionalWriter{ResponseWriter: w, inm: inm}
+}
+
+type conditionalWriter struct {
+	http.ResponseWriter
+	inm         string
+	wroteHeader bool
+	suppressed  bool
+}
+
+func (c *conditionalWriter) WriteHeader(code int) {
+	if c.wroteHeader {
+		return
+	}
+	c.wroteHeader = true
+	if code == http.StatusOK {
+		if tag, ok := NoneMatch(c.inm, c.Header().Get("Etag")); ok {
+			c.suppressed = true
+			notModified(c.ResponseWriter, tag)
+			return
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *conditionalWriter) Write(p []byte) (int, error) {
+	if !c.wroteHeader {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.suppressed {
+		return len(p), nil
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+func (c *conditionalWriter) Flush() {
+	if !c.suppressed {
+		_ = http.NewResponseController(c.ResponseWriter).Flush()
+	}
+}
+
+func (c *conditionalWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,377 @@
+package respcache_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	catalogv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/catalog/v1"
+	"github.com/marquee-dev/marquee/services/gateway/internal/reqinfo"
+	"github.com/marquee-dev/marquee/services/gateway/internal/respcache"
+	"github.com/marquee-dev/marquee/services/platform/apierr"
+	"github.com/marquee-dev/marquee/services/platform/authn"
+)
+
+var policy = respcache.Policy{MaxAge: 30 * time.Second, StaleWhileRevalidate: 30 * time.Second, StaleIfError: 5 * time.Minute}
+
+// backend plays grpc-gateway: it renders the current version of a resource,
+// with an ETag for movies, and counts its calls.
+type backend struct {
+	calls   atomic.Int64
+	version atomic.Int64
+	status  int
+	during  func() // runs while the request is being served
+}
+
+func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.calls.Add(1)
+	if b.during != nil {
+		b.during()
+	}
+	info := reqinfo.From(r.Context())
+	v := b.version.Load()
+	if strings.HasPrefix(r.URL.Path, "/v1/movies/") {
+		info.Route = "/v1/movies/{id}"
+		w.Header().Set("ETag", fmt.Sprintf(`"%d"`, v))
+	} else {
+		info.Route = r.URL.Path
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", policy.CacheControl(info.Anonymous(), info.Route))
+	if b.status != 0 {
+		w.WriteHeader(b.status)
+	}
+	fmt.Fprintf(w, `{"path":%q,"version":%d}`, r.URL.Path, v)
+}
+
+func newCache(t *testing.T, maxBytes uint64) *respcache.Cache {
+	t.Helper()
+	c, err := respcache.New(respcache.Options{MaxBytes: maxBytes, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func get(h http.Handler, path string, opts ...func(*http.Request, *reqinfo.Info)) *httptest.ResponseRecorder {
+	r, info := reqinfo.New(httptest.NewRequest("GET", path, nil))
+	for _, o := range opts {
+		o(r, info)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestHitsMissesAndInvalidation(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	h := c.Middleware(b)
+
+	first := get(h, "/v1/movies/m1")
+	second := get(h, "/v1/movies/m1")
+	if b.calls.Load() != 1 {
+		t.Fatalf("backend calls = %d, want 1", b.calls.Load())
+	}
+	if first.Body.String() != second.Body.String() || second.Header().Get("ETag") != `"0"` ||
+		second.Header().Get("Content-Type") != "application/json" || second.Header().Get("Age") == "" ||
+		second.Header().Get("Content-Length") != fmt.Sprint(len(first.Body.String())) {
+		t.Errorf("hit differs: %v %q", second.Header(), second.Body.String())
+	}
+
+	// A change of another movie leaves this one cached; its own change does not.
+	c.InvalidateMovie("m2")
+	get(h, "/v1/movies/m1")
+	if b.calls.Load() != 1 {
+		t.Errorf("an unrelated change evicted the entry")
+	}
+	b.version.Store(1)
+	c.InvalidateMovie("m1")
+	if w := get(h, "/v1/movies/m1"); b.calls.Load() != 2 || w.Header().Get("ETag") != `"1"` {
+		t.Errorf("after the change: calls %d, ETag %q", b.calls.Load(), w.Header().Get("ETag"))
+	}
+
+	// Lists follow every change.
+	get(h, "/v1/movies")
+	get(h, "/v1/movies")
+	if b.calls.Load() != 3 {
+		t.Fatalf("list not cached: %d calls", b.calls.Load())
+	}
+	c.InvalidateMovie("m9")
+	get(h, "/v1/movies")
+	if b.calls.Load() != 4 {
+		t.Errorf("a list survived a change")
+	}
+	// The query is part of the key.
+	get(h, "/v1/movies?pageSize=5")
+	if b.calls.Load() != 5 {
+		t.Errorf("another query was served from the cache")
+	}
+
+	c.Purge()
+	get(h, "/v1/movies/m1")
+	if b.calls.Load() != 6 {
+		t.Errorf("a purge left an entry")
+	}
+}
+
+func TestWhatIsNotCached(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	h := c.Middleware(b)
+	user := func(_ *http.Request, info *reqinfo.Info) {
+		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
+	}
+	get(h, "/v1/movies/m1", user)
+	get(h, "/v1/movies/m1", user)
+	if b.calls.Load() != 2 {
+		t.Errorf("authenticated responses were cached")
+	}
+	get(h, "/v1/movies:changes")
+	get(h, "/v1/movies:changes")
+	if b.calls.Load() != 4 {
+		t.Errorf("the change feed was cached")
+	}
+	b.status = http.StatusNotFound
+	get(h, "/v1/movies/gone")
+	get(h, "/v1/movies/gone")
+	if b.calls.Load() != 6 {
+		t.Errorf("an error was cached")
+	}
+	b.status = 0
+	r := httptest.NewRequest("POST", "/v1/movies/m1", nil)
+	c.Middleware(b).ServeHTTP(httptest.NewRecorder(), r)
+	if b.calls.Load() != 7 {
+		t.Errorf("POST did not reach the backend")
+	}
+}
+
+func TestAResponseThatRacedWithAChangeIsNotServedLater(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	// The change lands while the backend renders the old version.
+	b.during = func() {
+		if b.calls.Load() == 1 {
+			c.InvalidateMovie("m1")
+		}
+	}
+	h := c.Middleware(b)
+	get(h, "/v1/movies/m1")
+	b.version.Store(1)
+	if w := get(h, "/v1/movies/m1"); w.Header().Get("ETag") != `"1"` || b.calls.Load() != 2 {
+		t.Errorf("a stale fill was served: ETag %q, calls %d", w.Header().Get("ETag"), b.calls.Load())
+	}
+}
+
+func TestConditionalRequests(t *testing.T) {
+	c := newCache(t, 1<<20)
+	h := c.Middleware(&backend{})
+	ifNoneMatch := func(v string) func(*http.Request, *reqinfo.Info) {
+		return func(r *http.Request, _ *reqinfo.Info) { r.Header.Set("If-None-Match", v) }
+	}
+	// Miss, then hit, both conditional.
+	for i := range 2 {
+		w := get(h, "/v1/movies/m1", ifNoneMatch(`"0"`))
+		if w.Code != 304 || w.Body.Len() != 0 || w.Header().Get("ETag") != `"0"` || w.Header().Get("Content-Type") != "" {
+			t.Errorf("round %d: %d %v", i, w.Code, w.Header())
+		}
+	}
+	// Lists get a strong ETag from their bytes.
+	w := get(h, "/v1/genres")
+	tag := w.Header().Get("ETag")
+	if !strings.HasPrefix(tag, `"`) || strings.HasPrefix(tag, "W/") {
+		t.Fatalf("list ETag = %q", tag)
+	}
+	if w := get(h, "/v1/genres", ifNoneMatch(tag)); w.Code != 304 {
+		t.Errorf("list revalidation: %d", w.Code)
+	}
+	// Authenticated responses are revalidated too.
+	user := func(_ *http.Request, info *reqinfo.Info) {
+		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
+	}
+	w = get(h, "/v1/movies/m1", user, ifNoneMatch(`"0"`))
+	if w.Code != 304 || w.Body.Len() != 0 {
+		t.Errorf("authenticated revalidation: %d %q", w.Code, w.Body.String())
+	}
+	w = get(h, "/v1/movies/m1", user, ifNoneMatch(`"7"`))
+	if w.Code != 200 || w.Body.Len() == 0 || w.Header().Get("Cache-Control") != "private, no-cache" {
+		t.Errorf("authenticated miss: %d %v", w.Code, w.Header())
+	}
+}
+
+func TestNoneMatch(t *testing.T) {
+	for _, tc := range []struct {
+		inm, etag string
+		want      bool
+	}{
+		{`"1"`, `"1"`, true},
+		{`W/"1"`, `"1"`, true},
+		{`"0", "1"`, `"1"`, true},
+		{`*`, `"1"`, true},
+		{`"1-gzip"`, `"1"`, true},
+		{`"1-zstd"`, `"1"`, true},
+		{`"2"`, `"1"`, false},
+		{`"1"`, ``, false},
+		{``, `"1"`, false},
+		{`"11"`, `"1"`, false},
+	} {
+		if _, got := respcache.NoneMatch(tc.inm, tc.etag); got != tc.want {
+			t.Errorf("NoneMatch(%q, %q) = %v, want %v", tc.inm, tc.etag, got, tc.want)
+		}
+	}
+}
+
+func TestBoundedByBytes(t *testing.T) {
+	c := newCache(t, 64<<10)
+	big := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqinfo.From(r.Context()).Route = "/v1/movies"
+		_, _ = io.WriteString(w, strings.Repeat("x", 8<<10))
+	})
+	h := c.Middleware(big)
+	for i := range 100 {
+		get(h, fmt.Sprintf("/v1/movies?page_token=%d", i))
+	}
+	eventuallyTrue(t, "the cache to shrink to its bound", func() bool { return c.Len() <= 8 })
+}
+
+func TestCacheControl(t *testing.T) {
+	for _, tc := range []struct {
+		anonymous bool
+		route     string
+		want      string
+	}{
+		{true, "/v1/movies/{id}", "public, max-age=30, stale-while-revalidate=30, stale-if-error=300"},
+		{false, "/v1/movies/{id}", "private, no-cache"},
+		{true, "/v1/movies:changes", "no-cache"},
+		{false, "/v1/movies:export", "private, no-cache"},
+	} {
+		if got := policy.CacheControl(tc.anonymous, tc.route); got != tc.want {
+			t.Errorf("CacheControl(%v, %s) = %q, want %q", tc.anonymous, tc.route, got, tc.want)
+		}
+	}
+}
+
+// watcher is a fake catalog change feed: each WatchMovieChanges call takes
+// the next scripted stream.
+type watcher struct {
+	streams chan *stream
+	tokens  chan string
+}
+
+type stream struct {
+	grpc.ClientStream
+	ctx     context.Context
+	batches chan *catalogv1.WatchMovieChangesResponse
+	err     error
+}
+
+func (s *stream) Recv() (*catalogv1.WatchMovieChangesResponse, error) {
+	select {
+	case b, ok := <-s.batches:
+		if ok {
+			return b, nil
+		}
+		return nil, s.err
+	case <-s.ctx.Done():
+		return nil, s.ctx.Err()
+	}
+}
+func (s *stream) Header() (metadata.MD, error) { return nil, nil }
+
+func (w *watcher) WatchMovieChanges(ctx context.Context, in *catalogv1.WatchMovieChangesRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[catalogv1.WatchMovieChangesResponse], error) {
+	w.tokens <- in.GetPageToken()
+	select {
+	case s := <-w.streams:
+		s.ctx = ctx
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func TestFollowInvalidatesAndResumes(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	h := c.Middleware(b)
+	w := &watcher{streams: make(chan *stream, 4), tokens: make(chan string, 4)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Follow(ctx, w)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	first := &stream{batches: make(chan *catalogv1.WatchMovieChangesResponse, 4), err: io.EOF}
+	w.streams <- first
+	if tok := <-w.tokens; tok != "" {
+		t.Fatalf("first watch from %q, want now", tok)
+	}
+	get(h, "/v1/movies/m1")
+	get(h, "/v1/movies/m2")
+	first.batches <- &catalogv1.WatchMovieChangesResponse{
+		Changes: []*catalogv1.MovieChange{{Id: "m1"}}, NextPageToken: "p1",
+	}
+	eventuallyTrue(t, "m1 to be invalidated", func() bool {
+		get(h, "/v1/movies/m1")
+		return b.calls.Load() >= 3
+	})
+	before := b.calls.Load()
+	get(h, "/v1/movies/m2")
+	if b.calls.Load() != before {
+		t.Errorf("m2 was invalidated by m1's change")
+	}
+
+	// The stream breaks: the watcher resumes from its position, keeping the
+	// cache.
+	second := &stream{batches: make(chan *catalogv1.WatchMovieChangesResponse), err: apierr.New(codes.FailedPrecondition, "FEED_POSITION_EXPIRED", "too old")}
+	w.streams <- second
+	close(first.batches)
+	if tok := <-w.tokens; tok != "p1" {
+		t.Fatalf("resumed from %q, want p1", tok)
+	}
+	before = b.calls.Load()
+	get(h, "/v1/movies/m2")
+	if b.calls.Load() != before {
+		t.Errorf("a resumable break purged the cache")
+	}
+	// The position has expired: the cache is purged and the feed restarts
+	// from now.
+	w.streams <- &stream{batches: make(chan *catalogv1.WatchMovieChangesResponse)}
+	close(second.batches)
+	if tok := <-w.tokens; tok != "" {
+		t.Fatalf("after expiry resumed from %q, want now", tok)
+	}
+	before = b.calls.Load()
+	get(h, "/v1/movies/m2")
+	if b.calls.Load() != before+1 {
+		t.Errorf("an expired position did not purge the cache")
+	}
+}
+
+func eventuallyTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
