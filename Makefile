@@ -15,11 +15,15 @@ MODULES := proto/gen/go services/platform services/auth services/catalog service
 GOTEST_FLAGS ?= -race -shuffle=on -count=1
 SERVICE ?=
 
-.PHONY: run test lint generate tools deps fmt vet bench images clean
+.PHONY: run import-wikipedia test lint generate tools deps fmt vet bench images clean
 
 ## run: start the whole dev stack (or one service alone with SERVICE=catalog)
 run:
 	go run ./tools/cmd/marquee dev $(if $(SERVICE),--service $(SERVICE),)
+
+## import-wikipedia: add the 36k Wikipedia films to a running dev stack
+import-wikipedia:
+	go run ./tools/cmd/marquee import --dev --format wikipedia data/wikipedia-movies.ndjson.gz
 
 ## test: install what the tests need, then run every module's tests
 test: deps
