@@ -94,7 +94,8 @@ type CacheConfig struct {
 	// max-age), in this cache and downstream.
 	MaxAge time.Duration `mapstructure:"max_age"`
 	// StaleWhileRevalidate and StaleIfError are the Cache-Control
-	// extensions offered to shared caches.
+	// extensions offered to shared caches, and honoured by the in-process
+	// cache for list-like responses (see internal/respcache).
 	StaleWhileRevalidate time.Duration `mapstructure:"stale_while_revalidate"`
 	StaleIfError         time.Duration `mapstructure:"stale_if_error"`
 }

@@ -35,7 +35,10 @@ type Info struct {
 	// Route is the matched route template, such as "/v1/movies/{id}"; empty
 	// until routing, "unmatched" when no route matched.
 	Route string
-	// Cache is how the response cache answered: "hit", "miss", "bypass" or "".
+	// Cache is how the response cache answered: "hit", "stale" (stored bytes
+	// past their freshness: being revalidated, or standing in for a backend
+	// error), "miss", "bypass" or "". A background revalidation's own Info
+	// says "revalidate".
 	Cache string
 	// BodyTooLarge is set when the request body went over the size limit, so
 	// the error handler answers 413 rather than the decoder's 400.

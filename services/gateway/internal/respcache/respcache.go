@@ -5,14 +5,31 @@
 // Cache-Control policy.
 //
 // Entries are bounded by their total size in bytes (otter, weighed by body
-// size) and by age: an entry is served for at most Policy.MaxAge, the same
-// freshness the response advertises to browsers and CDNs. Within that, the
-// catalog's change feed (Follow) invalidates what changed: a changed movie
-// invalidates its own entry and every list-like entry (a list, a search, the
-// genres may include it). Invalidation only bumps counters, so it is O(1);
-// an entry records the counters it was filled under and is valid while they
-// have not moved. Because the counters are read before the backend is asked,
-// a response that raced with a change is never stored as current.
+// size) and by age. Two kinds of entry follow two consistency rules:
+//
+//   - Single resources (GET /v1/movies/{id}, and :batchGet, which names its
+//     movies) are exact: the catalog's change feed (Follow) invalidates a
+//     changed movie's entry by id, and a batch on any change. Invalidation
+//     only bumps counters, so it is O(1); an entry records the counters it
+//     was filled under and is valid while they have not moved. Because the
+//     counters are read before the backend is asked, a response that raced
+//     with a change of its resource is never stored as current. A gap in the
+//     feed (an expired position, a restart without one) invalidates them
+//     all. They are served for at most Policy.MaxAge and never stale.
+//
+//   - List-like responses (movie lists, genres, directors, search, suggest,
+//     the JWKS) are NOT invalidated by the feed: at ~1% writes every list
+//     would be purged several times a second and every list read would reach
+//     the catalog. They keep the bound a CDN applies to the same
+//     Cache-Control: fresh for Policy.MaxAge after the backend was asked;
+//     then, for Policy.StaleWhileRevalidate, the stale bytes are served while
+//     one background request per key (single flight) refreshes the entry;
+//     then, for Policy.StaleIfError, they are served only when the backend
+//     answers 5xx. So a list served fresh reflects every change made more
+//     than MaxAge (30s by default) before, one served stale every change made
+//     more than MaxAge+StaleWhileRevalidate before, and only while the
+//     backend fails may it lag by up to MaxAge+StaleIfError. The Age header
+//     tells clients and CDNs how old the bytes are.
 //
 // Only the body and the headers that describe it (Content-Type, ETag, Link,
 // Cache-Control) are stored. Per-request headers — RateLimit, X-Request-Id —
@@ -31,6 +48,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +115,17 @@ var cacheableRoutes = map[string]bool{
 
 const movieRoute = "/v1/movies/{id}"
 
+// exactRoutes are the routes besides movieRoute whose entries follow the
+// change feed rather than their age alone: a batch names its movies, and a
+// client that just wrote one expects to read it back.
+var exactRoutes = map[string]bool{
+	"/v1/movies:batchGet": true,
+}
+
+// exact reports whether e follows the change feed (a single resource) rather
+// than its freshness lifetime (a list-like response).
+func (e *Entry) exact() bool { return e.tag != "" || exactRoutes[e.route] }
+
 // Options configure a Cache.
 type Options struct {
 	// MaxBytes bounds the stored bodies; 0 disables storing (conditional
@@ -117,7 +146,7 @@ type Entry struct {
 	body   []byte
 	header http.Header // Content-Type, ETag, Link, Cache-Control, Content-Length
 	route  string
-	stored time.Time
+	stored time.Time // when the backend was asked: the age is conservative
 
 	tag        string // the movie id for a single-movie entry
 	tagVersion uint64
@@ -134,13 +163,32 @@ type Cache struct {
 	entries *otter.Cache[string, *Entry] // nil when storing is disabled
 	seed    maphash.Seed
 
-	generation atomic.Uint64 // moves on every change: list-like entries
+	generation atomic.Uint64 // moves on every change: exactRoutes entries
 	stripes    [numStripes]atomic.Uint64
 
-	lookups             metric.Int64Counter
-	invalidations       metric.Int64Counter
-	hitAttrs, missAttrs metric.MeasurementOption
+	// Background revalidation of stale list-like entries: one request per
+	// key at a time, cancelled and waited for by Close.
+	refreshing sync.Map // key -> struct{}
+	stop       context.Context
+	cancel     context.CancelFunc
+	mu         sync.Mutex // guards closed against wg.Add after Close
+	closed     bool
+	wg         sync.WaitGroup
+
+	lookups                        metric.Int64Counter
+	invalidations                  metric.Int64Counter
+	hitAttrs, missAttrs, staleAttr metric.MeasurementOption
 }
+
+// freshness is what a stored entry may be used for at a given moment.
+type freshness int
+
+const (
+	unusable   freshness = iota
+	fresh                // serve it
+	revalidate           // serve it and refresh it in the background
+	ifError              // serve it only when the backend fails
+)
 
 // New returns a Cache.
 func New(opts Options) (*Cache, error) {
@@ -158,7 +206,9 @@ func New(opts Options) (*Cache, error) {
 		seed:      maphash.MakeSeed(),
 		hitAttrs:  metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit"))),
 		missAttrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss"))),
+		staleAttr: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "stale"))),
 	}
+	c.stop, c.cancel = context.WithCancel(context.Background())
 	if opts.MaxBytes > 0 && opts.Policy.MaxAge > 0 {
 		var err error
 		c.entries, err = otter.New(&otter.Options[string, *Entry]{
@@ -168,24 +218,34 @@ func New(opts Options) (*Cache, error) {
 				// entry and its headers keep tiny entries honest.
 				return uint32(len(e.body) + len(k) + 256)
 			},
-			ExpiryCalculator: otter.ExpiryWriting[string, *Entry](opts.Policy.MaxAge),
+			// List-like entries outlive their freshness by the stale
+			// windows; exact ones are never served stale.
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
+				if e.Value.exact() {
+					return opts.Policy.MaxAge
+				}
+				return opts.Policy.MaxAge + max(opts.Policy.StaleWhileRevalidate, opts.Policy.StaleIfError)
+			}),
 		})
 		if err != nil {
+			c.cancel()
 			return nil, fmt.Errorf("creating response cache: %w", err)
 		}
 	}
 	if opts.Meter != nil {
 		var err error
 		c.lookups, err = opts.Meter.Int64Counter("marquee.gateway.cache.lookups",
-			metric.WithDescription("Response cache lookups of anonymous GETs by result (hit, miss)."),
+			metric.WithDescription("Response cache lookups of anonymous GETs by result (hit; stale: served past max age; miss)."),
 			metric.WithUnit("{lookup}"))
 		if err != nil {
+			c.Close()
 			return nil, fmt.Errorf("creating cache lookups counter: %w", err)
 		}
 		c.invalidations, err = opts.Meter.Int64Counter("marquee.gateway.cache.invalidations",
-			metric.WithDescription("Movie changes applied to the response cache, and full purges (kind=purge)."),
+			metric.WithDescription("Movie changes applied to the response cache, and purges of single resources after a feed gap (kind=purge)."),
 			metric.WithUnit("{invalidation}"))
 		if err != nil {
+			c.Close()
 			return nil, fmt.Errorf("creating cache invalidations counter: %w", err)
 		}
 		_, err = opts.Meter.Int64ObservableGauge("marquee.gateway.cache.size",
@@ -198,14 +258,21 @@ func New(opts Options) (*Cache, error) {
 				return nil
 			}))
 		if err != nil {
+			c.Close()
 			return nil, fmt.Errorf("creating cache size gauge: %w", err)
 		}
 	}
 	return c, nil
 }
 
-// Close stops the cache's background maintenance.
+// Close stops the cache's background maintenance and revalidations, and
+// waits for the revalidations to return.
 func (c *Cache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
 	if c.entries != nil {
 		c.entries.StopAllGoroutines()
 	}
@@ -218,7 +285,9 @@ func (c *Cache) stripe(id string) *atomic.Uint64 {
 	return &c.stripes[maphash.String(c.seed, id)%numStripes]
 }
 
-// InvalidateMovie makes every stored response that may show movie id stale.
+// InvalidateMovie makes the stored single resources that show movie id
+// unusable. List-like responses are left to their freshness lifetime (see
+// the package comment).
 func (c *Cache) InvalidateMovie(id string) {
 	c.stripe(id).Add(1)
 	c.generation.Add(1)
@@ -230,14 +299,26 @@ func (c *Cache) InvalidateMovie(id string) {
 	}
 }
 
-// Purge drops every stored response.
+// Purge drops every stored single resource, for when changes may have been
+// missed. List-like responses keep their freshness bound, which does not
+// depend on the feed.
 func (c *Cache) Purge() {
 	c.generation.Add(1)
 	for i := range c.stripes {
 		c.stripes[i].Add(1)
 	}
 	if c.entries != nil {
-		c.entries.InvalidateAll()
+		// The counters above already make them unusable; dropping them
+		// frees their room for entries that can be served.
+		var keys []string
+		for k, e := range c.entries.All() {
+			if e.exact() {
+				keys = append(keys, k)
+			}
+		}
+		for _, k := range keys {
+			c.entries.Invalidate(k)
+		}
 	}
 	if c.invalidations != nil {
 		c.invalidations.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", "purge")))
@@ -253,7 +334,8 @@ func (c *Cache) Len() int {
 }
 
 // WouldHit reports whether r would be answered from the cache right now: an
-// anonymous GET or HEAD whose response is stored and current. The gateway
+// anonymous GET or HEAD whose response is stored and fresh, or stale and
+// being revalidated in the background. The gateway
 // uses it to leave cache hits untraced — a hit is a map lookup, and a span
 // for it would cost as much as the hit itself; hits still reach the access
 // log and the RED metrics.
@@ -266,14 +348,38 @@ func (c *Cache) WouldHit(r *http.Request) bool {
 		return false
 	}
 	e, ok := c.entries.GetIfPresent(cacheKey(r))
-	return ok && c.valid(e)
+	if !ok {
+		return false
+	}
+	f := c.freshness(e)
+	return f == fresh || f == revalidate
 }
 
-func (c *Cache) valid(e *Entry) bool {
-	if e.tag != "" {
-		return c.stripe(e.tag).Load() == e.tagVersion
+// freshness says what e may be used for now. Exact entries are fresh while
+// the change feed has not touched them and they are younger than MaxAge;
+// list-like ones go by their age alone.
+func (c *Cache) freshness(e *Entry) freshness {
+	age := c.opts.Now().Sub(e.stored)
+	p := c.opts.Policy
+	switch {
+	case e.tag != "":
+		if c.stripe(e.tag).Load() != e.tagVersion || age >= p.MaxAge {
+			return unusable
+		}
+		return fresh
+	case exactRoutes[e.route]:
+		if c.generation.Load() != e.generation || age >= p.MaxAge {
+			return unusable
+		}
+		return fresh
+	case age < p.MaxAge:
+		return fresh
+	case age < p.MaxAge+p.StaleWhileRevalidate:
+		return revalidate
+	case age < p.MaxAge+p.StaleIfError:
+		return ifError
 	}
-	return c.generation.Load() == e.generation
+	return unusable
 }
 
 func cacheKey(r *http.Request) string {
@@ -289,14 +395,9 @@ func movieID(path string) string {
 	return id
 }
 
-func (c *Cache) count(ctx context.Context, hit bool) {
-	if c.lookups == nil {
-		return
-	}
-	if hit {
-		c.lookups.Add(ctx, 1, c.hitAttrs)
-	} else {
-		c.lookups.Add(ctx, 1, c.missAttrs)
+func (c *Cache) count(ctx context.Context, result metric.MeasurementOption) {
+	if c.lookups != nil {
+		c.lookups.Add(ctx, 1, result)
 	}
 }
 
@@ -317,61 +418,153 @@ func (c *Cache) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		key := cacheKey(r)
+		var stale *Entry // usable only if the backend fails
 		if c.entries != nil {
-			if e, ok := c.entries.GetIfPresent(key); ok && c.valid(e) {
-				info.Cache = "hit"
-				info.Route = e.route
-				c.count(r.Context(), true)
-				c.serve(w, r, e)
-				return
+			if e, ok := c.entries.GetIfPresent(key); ok {
+				switch c.freshness(e) {
+				case fresh:
+					info.Cache = "hit"
+					info.Route = e.route
+					c.count(r.Context(), c.hitAttrs)
+					c.serve(w, r, e)
+					return
+				case revalidate:
+					info.Cache = "stale"
+					info.Route = e.route
+					c.count(r.Context(), c.staleAttr)
+					c.revalidate(next, r, key)
+					c.serve(w, r, e)
+					return
+				case ifError:
+					stale = e
+				}
 			}
 		}
 		info.Cache = "miss"
-		c.count(r.Context(), false)
-		// The counters are read before the backend is asked: a change that
-		// lands while the request is in flight leaves them moved, and the
-		// entry is born stale.
-		id := movieID(r.URL.Path)
-		var tagVersion uint64
-		if id != "" {
-			tagVersion = c.stripe(id).Load()
+		c.count(r.Context(), c.missAttrs)
+		var before http.Header
+		if stale != nil {
+			before = w.Header().Clone()
 		}
-		generation := c.generation.Load()
-
-		bw := &bufferingWriter{ResponseWriter: w, limit: c.opts.MaxEntryBytes}
-		next.ServeHTTP(bw, r)
+		bw := c.fill(next, w, r, key, info)
 		if bw.passthrough {
 			return
 		}
-		if bw.status == 0 {
-			bw.status = http.StatusOK
-		}
-		if bw.status != http.StatusOK {
-			bw.writeOut(r)
+		if stale != nil && bw.status >= http.StatusInternalServerError {
+			// stale-if-error: the stored bytes beat a 5xx. The error's
+			// headers go; those set before the backend was asked stay.
+			h := w.Header()
+			clear(h)
+			for k, v := range before {
+				h[k] = v
+			}
+			info.Cache = "stale"
+			info.Route = stale.route
+			c.serve(w, r, stale)
 			return
-		}
-		h := bw.Header()
-		if h.Get("Etag") == "" {
-			// Lists and other responses without a resource etag get a
-			// strong one from their bytes.
-			h.Set("Etag", BodyETag(bw.buf.Bytes()))
-		}
-		if c.entries != nil && cacheableRoutes[info.Route] {
-			e := &Entry{
-				body:       bytes.Clone(bw.buf.Bytes()),
-				header:     storedHeader(h, len(bw.buf.Bytes())),
-				route:      info.Route,
-				stored:     c.opts.Now(),
-				generation: generation,
-			}
-			if info.Route == movieRoute && id != "" {
-				e.tag, e.tagVersion = id, tagVersion
-			}
-			c.entries.Set(key, e)
 		}
 		bw.writeOut(r)
 	})
 }
+
+// fill asks next for the response to r through a bufferingWriter on w and
+// stores it when it is a cacheable 200. The response stays held in the
+// returned writer unless it was passed through.
+func (c *Cache) fill(next http.Handler, w http.ResponseWriter, r *http.Request, key string, info *reqinfo.Info) *bufferingWriter {
+	// The counters and the clock are read before the backend is asked: a
+	// change that lands while the request is in flight leaves the counters
+	// moved, so the entry is born unusable, and the age of a list counts
+	// from before the backend saw the data.
+	id := movieID(r.URL.Path)
+	var tagVersion uint64
+	if id != "" {
+		tagVersion = c.stripe(id).Load()
+	}
+	generation := c.generation.Load()
+	asked := c.opts.Now()
+
+	bw := &bufferingWriter{ResponseWriter: w, limit: c.opts.MaxEntryBytes}
+	next.ServeHTTP(bw, r)
+	if bw.passthrough {
+		return bw
+	}
+	if bw.status == 0 {
+		bw.status = http.StatusOK
+	}
+	if bw.status != http.StatusOK {
+		return bw
+	}
+	h := bw.Header()
+	if h.Get("Etag") == "" {
+		// Lists and other responses without a resource etag get a
+		// strong one from their bytes.
+		h.Set("Etag", BodyETag(bw.buf.Bytes()))
+	}
+	if c.entries != nil && cacheableRoutes[info.Route] {
+		e := &Entry{
+			body:       bytes.Clone(bw.buf.Bytes()),
+			header:     storedHeader(h, len(bw.buf.Bytes())),
+			route:      info.Route,
+			stored:     asked,
+			generation: generation,
+		}
+		if info.Route == movieRoute && id != "" {
+			e.tag, e.tagVersion = id, tagVersion
+		}
+		c.entries.Set(key, e)
+	}
+	return bw
+}
+
+// revalidate refreshes the entry under key in the background, unless a
+// refresh of it is already running: however many requests see a stale list,
+// the backend is asked once. The refresh outlives r (the client already has
+// the stale answer) but not the Cache, and runs behind the same request
+// deadline as any backend call.
+func (c *Cache) revalidate(next http.Handler, r *http.Request, key string) {
+	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.refreshing.Delete(key)
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+
+	orig := reqinfo.From(r.Context())
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	br := r.Clone(ctx)
+	br.Body = http.NoBody
+	for _, k := range []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range"} {
+		br.Header.Del(k)
+	}
+	br, info := reqinfo.New(br)
+	info.RequestID, info.ClientAddr = orig.RequestID, orig.ClientAddr
+	info.Cache = "revalidate"
+	go func() {
+		defer c.wg.Done()
+		defer c.refreshing.Delete(key)
+		stop := context.AfterFunc(c.stop, cancel)
+		defer stop()
+		defer cancel()
+		bw := c.fill(next, &discardWriter{header: http.Header{}}, br, key, info)
+		if !bw.passthrough && bw.status != http.StatusOK {
+			c.opts.Logger.InfoContext(ctx, "revalidating a cached response failed; serving it stale",
+				slog.String("key", key), slog.Int("status", bw.status))
+		}
+	}()
+}
+
+// discardWriter takes a background revalidation's response, which only
+// goes to the cache.
+type discardWriter struct{ header http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
 
 var storedHeaders = []string{"Content-Type", "Etag", "Link", "Cache-Control"}
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ var policy = respcache.Policy{MaxAge: 30 * time.Second, StaleWhileRevalidate: 30
 type backend struct {
 	calls   atomic.Int64
 	version atomic.Int64
-	status  int
+	status  atomic.Int64
 	during  func() // runs while the request is being served
 }
 
@@ -48,8 +49,8 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", policy.CacheControl(info.Anonymous(), info.Route))
-	if b.status != 0 {
-		w.WriteHeader(b.status)
+	if s := b.status.Load(); s != 0 {
+		w.WriteHeader(int(s))
 	}
 	fmt.Fprintf(w, `{"path":%q,"version":%d}`, r.URL.Path, v)
 }
@@ -102,7 +103,7 @@ func TestHitsMissesAndInvalidation(t *testing.T) {
 		t.Errorf("after the change: calls %d, ETag %q", b.calls.Load(), w.Header().Get("ETag"))
 	}
 
-	// Lists follow every change.
+	// Lists live for their freshness lifetime, changes or not.
 	get(h, "/v1/movies")
 	get(h, "/v1/movies")
 	if b.calls.Load() != 3 {
@@ -110,18 +111,18 @@ func TestHitsMissesAndInvalidation(t *testing.T) {
 	}
 	c.InvalidateMovie("m9")
 	get(h, "/v1/movies")
-	if b.calls.Load() != 4 {
-		t.Errorf("a list survived a change")
+	if b.calls.Load() != 3 {
+		t.Errorf("a list was purged by a change")
 	}
 	// The query is part of the key.
 	get(h, "/v1/movies?pageSize=5")
-	if b.calls.Load() != 5 {
+	if b.calls.Load() != 4 {
 		t.Errorf("another query was served from the cache")
 	}
 
 	c.Purge()
 	get(h, "/v1/movies/m1")
-	if b.calls.Load() != 6 {
+	if b.calls.Load() != 5 {
 		t.Errorf("a purge left an entry")
 	}
 }
@@ -143,13 +144,13 @@ func TestWhatIsNotCached(t *testing.T) {
 	if b.calls.Load() != 4 {
 		t.Errorf("the change feed was cached")
 	}
-	b.status = http.StatusNotFound
+	b.status.Store(http.StatusNotFound)
 	get(h, "/v1/movies/gone")
 	get(h, "/v1/movies/gone")
 	if b.calls.Load() != 6 {
 		t.Errorf("an error was cached")
 	}
-	b.status = 0
+	b.status.Store(0)
 	r := httptest.NewRequest("POST", "/v1/movies/m1", nil)
 	c.Middleware(b).ServeHTTP(httptest.NewRecorder(), r)
 	if b.calls.Load() != 7 {
@@ -373,5 +374,201 @@ func eventuallyTrue(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		<-tick.C
+	}
+}
+
+// clock is a settable Options.Now.
+type clock struct{ now atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()) }
+func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
+func newClockedCache(t *testing.T, clk *clock) *respcache.Cache {
+	t.Helper()
+	c, err := respcache.New(respcache.Options{MaxBytes: 1 << 20, Policy: policy, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// cacheResult runs a GET and returns how the cache answered.
+func cacheResult(h http.Handler, path string) (*httptest.ResponseRecorder, string) {
+	var got *reqinfo.Info
+	w := get(h, path, func(_ *http.Request, info *reqinfo.Info) { got = info })
+	return w, got.Cache
+}
+
+func TestListStaysAHitAcrossAStreamOfUnrelatedChanges(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	h := c.Middleware(b)
+	lists := []string{"/v1/movies?pageSize=20", "/v1/genres", "/v1/directors", "/v1/search/movies?q=alien", "/v1/search/suggest?q=al"}
+	for _, p := range lists {
+		get(h, p)
+	}
+	filled := b.calls.Load()
+	for i := range 500 {
+		b.version.Add(1)
+		c.InvalidateMovie(fmt.Sprintf("m%d", i))
+		for _, p := range lists {
+			if _, res := cacheResult(h, p); res != "hit" {
+				t.Fatalf("after %d changes %s was a %q", i+1, p, res)
+			}
+		}
+	}
+	if n := b.calls.Load(); n != filled {
+		t.Errorf("backend calls = %d, want %d: lists reached the backend under a write stream", n, filled)
+	}
+}
+
+func TestAChangedMovieIsAMissRightAfterTheChange(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	h := c.Middleware(b)
+	get(h, "/v1/movies/m1")
+	get(h, "/v1/movies:batchGet?names=movies/m1")
+	if _, res := cacheResult(h, "/v1/movies/m1"); res != "hit" {
+		t.Fatalf("before the change: %q", res)
+	}
+	b.version.Store(1)
+	c.InvalidateMovie("m1")
+	w, res := cacheResult(h, "/v1/movies/m1")
+	if res != "miss" || w.Header().Get("ETag") != `"1"` {
+		t.Errorf("right after the change: %q, ETag %q", res, w.Header().Get("ETag"))
+	}
+	if _, res := cacheResult(h, "/v1/movies:batchGet?names=movies/m1"); res != "miss" {
+		t.Errorf("a batch naming the changed movie: %q", res)
+	}
+	if _, res := cacheResult(h, "/v1/movies/m1"); res != "hit" {
+		t.Errorf("the refilled movie: %q", res)
+	}
+}
+
+func TestAFeedGapPurgesSingleResourcesButNotLists(t *testing.T) {
+	c := newCache(t, 1<<20)
+	b := &backend{}
+	h := c.Middleware(b)
+	get(h, "/v1/movies/m1")
+	get(h, "/v1/movies")
+	c.Purge()
+	if _, res := cacheResult(h, "/v1/movies/m1"); res != "miss" {
+		t.Errorf("a single movie after a purge: %q", res)
+	}
+	if _, res := cacheResult(h, "/v1/movies"); res != "hit" {
+		t.Errorf("a list after a purge: %q", res)
+	}
+}
+
+func TestSingleResourcesAreNeverServedStale(t *testing.T) {
+	clk := newClock()
+	c := newClockedCache(t, clk)
+	b := &backend{}
+	h := c.Middleware(b)
+	get(h, "/v1/movies/m1")
+	clk.Advance(policy.MaxAge)
+	b.status.Store(http.StatusServiceUnavailable)
+	if w, res := cacheResult(h, "/v1/movies/m1"); res != "miss" || w.Code != http.StatusServiceUnavailable {
+		t.Errorf("an expired movie: %q %d", res, w.Code)
+	}
+}
+
+func TestStaleListIsServedWhileOneBackgroundRefreshRuns(t *testing.T) {
+	clk := newClock()
+	c := newClockedCache(t, clk)
+	b := &backend{}
+	release := make(chan struct{})
+	refreshing := make(chan struct{}, 1)
+	b.during = func() {
+		if b.version.Load() == 1 { // the refresh
+			refreshing <- struct{}{}
+			<-release
+		}
+	}
+	h := c.Middleware(b)
+	const path = "/v1/movies?pageSize=20"
+	first := get(h, path)
+	b.version.Store(1)
+
+	clk.Advance(policy.MaxAge + time.Second)
+	r := httptest.NewRequest("GET", path, nil)
+	if !c.WouldHit(r) {
+		t.Errorf("WouldHit = false for a list being revalidated")
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			w, res := cacheResult(h, path)
+			if res != "stale" || w.Code != 200 || w.Body.String() != first.Body.String() || w.Header().Get("Age") != "31" {
+				t.Errorf("while stale: %q %d Age %q %q", res, w.Code, w.Header().Get("Age"), w.Body.String())
+			}
+		})
+	}
+	wg.Wait()
+	<-refreshing // one refresh started, and is held
+	if n := b.calls.Load(); n != 2 {
+		t.Errorf("backend calls = %d, want 2 (the fill and one refresh)", n)
+	}
+	close(release)
+	eventuallyTrue(t, "the refreshed list to be served", func() bool {
+		w, res := cacheResult(h, path)
+		return res == "hit" && strings.Contains(w.Body.String(), `"version":1`)
+	})
+	if n := b.calls.Load(); n != 2 {
+		t.Errorf("backend calls = %d after the refresh, want 2", n)
+	}
+}
+
+func TestStaleIfError(t *testing.T) {
+	clk := newClock()
+	c := newClockedCache(t, clk)
+	b := &backend{}
+	h := c.Middleware(b)
+	const path = "/v1/genres"
+	first := get(h, path)
+	b.status.Store(http.StatusServiceUnavailable)
+
+	// Within stale-while-revalidate, a failed refresh leaves the stale
+	// entry in place.
+	clk.Advance(policy.MaxAge + time.Second)
+	if _, res := cacheResult(h, path); res != "stale" {
+		t.Fatalf("within stale-while-revalidate: %q", res)
+	}
+	eventuallyTrue(t, "the background refresh to fail", func() bool { return b.calls.Load() == 2 })
+
+	// Past it, the backend is asked in the foreground; its 5xx is replaced
+	// by the stored bytes.
+	clk.Advance(policy.StaleWhileRevalidate)
+	w, res := cacheResult(h, path)
+	if res != "stale" || w.Code != 200 || w.Body.String() != first.Body.String() ||
+		w.Header().Get("ETag") != first.Header().Get("ETag") || w.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("stale-if-error: %q %d %v %q", res, w.Code, w.Header(), w.Body.String())
+	}
+	calls := b.calls.Load()
+	if calls < 3 {
+		t.Errorf("backend calls = %d: the backend was not asked", calls)
+	}
+	// A 4xx is an answer, not a failure: it is passed on.
+	b.status.Store(http.StatusNotFound)
+	if w, _ := cacheResult(h, path); w.Code != http.StatusNotFound {
+		t.Errorf("a 4xx was replaced by the stale entry: %d", w.Code)
+	}
+	// Past stale-if-error, the error is passed on.
+	b.status.Store(http.StatusServiceUnavailable)
+	clk.Advance(policy.StaleIfError)
+	if w, res := cacheResult(h, path); res != "miss" || w.Code != http.StatusServiceUnavailable {
+		t.Errorf("past stale-if-error: %q %d", res, w.Code)
+	}
+	// When the backend recovers, the entry is fresh again.
+	b.status.Store(0)
+	get(h, path)
+	if _, res := cacheResult(h, path); res != "hit" {
+		t.Errorf("after recovery: %q", res)
 	}
 }
