@@ -184,9 +184,13 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	if err != nil {
 		return err
 	}
-	changes := feed.New(store, tokens, wake, feed.Config{
-		Settle: cfg.Changes.Settle, Retention: cfg.Changes.Retention, PollInterval: cfg.Changes.PollInterval,
-	}, feed.WithClock(o.now), feed.WithLogger(logger))
+	feedCfg := feed.Config{Settle: cfg.Changes.Settle, Retention: cfg.Changes.Retention, PollInterval: cfg.Changes.PollInterval}
+	changes := feed.New(store, tokens, wake, feedCfg, feed.WithClock(o.now), feed.WithLogger(logger))
+	// The cache follows the feed for other replicas' writes; this replica's
+	// own writes are invalidated synchronously by the observer above. So
+	// its tailer polls and is not woken by local writes: a wake-up per
+	// write would re-read the feed once per batch during an import.
+	cacheFeed := feed.New(store, tokens, nil, feedCfg, feed.WithClock(o.now), feed.WithLogger(logger))
 
 	verifier := o.verifier
 	if verifier == nil {
@@ -238,7 +242,7 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 		})
 	}
 	g.Go(func() error {
-		reads.Follow(gctx, changes)
+		reads.Follow(gctx, cacheFeed)
 		return nil
 	})
 	g.Go(func() error {

@@ -2,9 +2,16 @@ package grpcapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	catalogv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/catalog/v1"
+	"github.com/marquee-dev/marquee/services/catalog/app"
 )
 
 // seedBench creates n movies in batches and returns their ids.
@@ -92,4 +99,110 @@ func BenchmarkCreate(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// benchMovie is the i-th movie of a run: distinct titles, ten directors
+// shared across the run, as an import looks.
+func benchMovie(run string, i int) *catalogv1.Movie {
+	return &catalogv1.Movie{
+		Title: fmt.Sprintf("Import %s %d", run, i), Year: ptr(int32(1950 + i%70)), RuntimeMinutes: ptr(int32(90 + i%60)),
+		ImdbScore: ptr(float64(i%100) / 10), Votes: ptr(int64(1000 + i)), Popularity: ptr(float64(i%1000) / 10),
+		Genres: []string{"Drama", "Comedy"}, Cast: []string{"Actor A", "Actor B"},
+		Directors: []*catalogv1.DirectorRef{{Name: fmt.Sprint("Import Director ", i%10)}},
+	}
+}
+
+// BenchmarkBatchCreateVsInsertMany compares, on the same engine and in the
+// same run, the importer's path (BatchCreateMovies of 100 movies through
+// the gRPC API over TCP, with request ids as the importer sends them) with
+// raw mongo-driver InsertMany of 100 documents of the same shape into a
+// collection carrying the same indexes as movies. It reports docs/s for
+// both and their ratio; the importer must reach at least 0.7. The change
+// feed runs with its deployed settings (the test harness polls every 50ms,
+// which on FerretDB re-scans the growing collection 20 times a second).
+func BenchmarkBatchCreateVsInsertMany(b *testing.B) {
+	const batch = 100
+	e := start(b, func(c *app.Config) { c.Changes = app.DefaultConfig().Changes })
+	ctx := b.Context()
+	admin := e.admin()
+	raw := e.mongo.DB.Collection("raw_movies")
+	// Same indexes as movies, so both sides pay the same index upkeep.
+	specs, err := e.mongo.DB.Collection("movies").Indexes().ListSpecifications(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range specs {
+		if s.Name == "_id_" {
+			continue
+		}
+		var keys bson.D
+		if err := bson.Unmarshal(s.KeysDocument, &keys); err != nil {
+			b.Fatal(err)
+		}
+		opts := options.Index().SetName(s.Name)
+		if s.Unique != nil && *s.Unique {
+			opts.SetUnique(true)
+		}
+		if _, err := raw.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: opts}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	rawDocs := func(call int) []any {
+		docs := make([]any, batch)
+		for i := range docs {
+			n := call*batch + i
+			m := benchMovie("raw", n)
+			dirs := bson.A{}
+			for _, d := range m.GetDirectors() {
+				dirs = append(dirs, bson.D{{Key: "id", Value: fmt.Sprint("d_raw", n%10)}, {Key: "name", Value: d.GetName()}})
+			}
+			docs[i] = bson.D{
+				{Key: "_id", Value: fmt.Sprintf("m_raw%021d", n)}, {Key: "title", Value: m.GetTitle()},
+				{Key: "title_lower", Value: strings.ToLower(m.GetTitle())}, {Key: "year", Value: m.GetYear()},
+				{Key: "runtime_minutes", Value: m.GetRuntimeMinutes()}, {Key: "genres", Value: m.GetGenres()},
+				{Key: "directors", Value: dirs}, {Key: "cast", Value: m.GetCast()}, {Key: "imdb_score", Value: m.GetImdbScore()},
+				{Key: "votes", Value: m.GetVotes()}, {Key: "popularity", Value: m.GetPopularity()}, {Key: "revision", Value: int64(1)},
+				{Key: "create_time", Value: now}, {Key: "update_time", Value: now}, {Key: "request_id", Value: fmt.Sprint("raw/", n)},
+			}
+		}
+		return docs
+	}
+	apiReq := func(call int) *catalogv1.BatchCreateMoviesRequest {
+		req := &catalogv1.BatchCreateMoviesRequest{RequestId: fmt.Sprint("bench/", call)}
+		for i := range batch {
+			n := call*batch + i
+			req.Requests = append(req.Requests, &catalogv1.CreateMovieRequest{Movie: benchMovie("api", n), RequestId: fmt.Sprint("bench/", n)})
+		}
+		return req
+	}
+	var rawTime, apiTime time.Duration
+	call := 0
+	for b.Loop() {
+		// Alternate the two so both see collections of the same size.
+		docs := rawDocs(call)
+		req := apiReq(call)
+		t0 := time.Now()
+		if _, err := raw.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		resp, err := e.client.BatchCreateMovies(admin, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if len(resp.GetMovies()) != batch {
+			b.Fatalf("got %d movies, want %d", len(resp.GetMovies()), batch)
+		}
+		rawTime += t1.Sub(t0)
+		apiTime += t2.Sub(t1)
+		call++
+	}
+	docs := float64(call * batch)
+	rawRate := docs / rawTime.Seconds()
+	apiRate := docs / apiTime.Seconds()
+	b.ReportMetric(rawRate, "raw-docs/s")
+	b.ReportMetric(apiRate, "api-docs/s")
+	b.ReportMetric(apiRate/rawRate, "ratio")
 }

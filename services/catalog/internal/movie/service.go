@@ -287,38 +287,15 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 	}
 
 	results := make([]CreateResult, len(reqs))
-	// Replays (retries, re-imports) are answered before any director is
-	// resolved, so re-running an import costs one read per batch.
-	var keyed []string
+	// Every item goes straight to one unordered insert: a replay (retry,
+	// re-import) is an existing derived _id, so the insert answers
+	// duplicate-key for exactly the replays and only those are read back.
+	// Looking every id up first would cost a read per batch that, on an
+	// engine without secondary-index pushdown (FerretDB), scans the whole
+	// collection.
+	pending := make([]int, len(reqs))
 	for i := range reqs {
-		if rids[i] != "" {
-			keyed = append(keyed, ids[i])
-		}
-	}
-	pending := make([]int, 0, len(reqs))
-	if len(keyed) > 0 {
-		existing, err := s.store.GetMovies(ctx, keyed)
-		if err != nil {
-			return nil, fmt.Errorf("looking up earlier creates: %w", err)
-		}
-		for i := range reqs {
-			if e, ok := existing[ids[i]]; ok && rids[i] != "" {
-				r, err := replay(e, rids[i], prefix(i))
-				if err != nil {
-					return nil, err
-				}
-				results[i] = r
-				continue
-			}
-			pending = append(pending, i)
-		}
-	} else {
-		for i := range reqs {
-			pending = append(pending, i)
-		}
-	}
-	if len(pending) == 0 {
-		return results, nil
+		pending[i] = i
 	}
 
 	refs := make([][]DirectorRef, 0, len(pending))
@@ -331,6 +308,10 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 	if err != nil {
 		return nil, err
 	}
+	// Stamp after the reads, right before the bounded write: the change
+	// feed's settle window counts from the stamp, so nothing unbounded may
+	// run between the two.
+	stamp := s.clock()
 	docs := make([]*Movie, len(pending))
 	for k, i := range pending {
 		m := reqs[i].Movie.Clone()
@@ -338,7 +319,7 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 		m.RequestID = rids[i]
 		m.Directors = resolved[k]
 		m.Revision = 1
-		m.CreateTime, m.UpdateTime = now, now
+		m.CreateTime, m.UpdateTime = stamp, stamp
 		m.DeleteTime = nil
 		docs[k] = m
 	}
@@ -363,10 +344,11 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 	}
 	s.notify(ctx, written...)
 	if len(dupIDs) > 0 {
-		// A concurrent retry of the same request won the race.
+		// Replays: an earlier create with the same request id (or a
+		// concurrent retry that won the race) made these.
 		existing, err := s.store.GetMovies(ctx, dupIDs)
 		if err != nil {
-			return nil, fmt.Errorf("reading concurrently created movies: %w", err)
+			return nil, fmt.Errorf("reading replayed movies: %w", err)
 		}
 		for k, i := range pending {
 			if !errors.Is(perItem[k], ErrDuplicate) {
@@ -444,54 +426,51 @@ func (s *Service) resolveDirectors(ctx context.Context, refs [][]DirectorRef, fi
 	}
 	byName := map[string]*Director{}
 	if len(names) > 0 {
-		current, err := s.store.FindDirectorsByNames(ctx, names)
+		// One read for the whole batch: the directors carrying the names
+		// and those whose ids derive from them.
+		derived := make([]string, len(names))
+		for i, n := range names {
+			derived[i] = DirectorIDForName(n)
+		}
+		current, old, err := s.store.FindDirectorsByNamesOrIDs(ctx, names, derived)
 		if err != nil {
 			return nil, fmt.Errorf("finding directors by name: %w", err)
 		}
-		var derived []string
-		for _, n := range names {
-			if d := current[n]; d != nil {
+		var fresh []*Director
+		for _, rs := range refs {
+			for _, r := range rs {
+				if r.ID != "" {
+					continue
+				}
+				n := NormalizeName(r.Name)
+				if byName[n] != nil {
+					continue
+				}
+				if d := current[n]; d != nil {
+					byName[n] = d
+					continue
+				}
+				if d := old[DirectorIDForName(n)]; d != nil {
+					byName[n] = d
+					continue
+				}
+				d := &Director{ID: DirectorIDForName(n), Name: strings.Join(strings.Fields(r.Name), " "),
+					Revision: 1, CreateTime: now, UpdateTime: now}
 				byName[n] = d
-			} else {
-				derived = append(derived, DirectorIDForName(n))
+				fresh = append(fresh, d)
 			}
 		}
-		if len(derived) > 0 {
-			old, err := s.store.GetDirectors(ctx, derived)
+		if len(fresh) > 0 {
+			wctx, cancel := s.writeCtx(ctx)
+			existed, err := s.store.InsertDirectors(wctx, fresh)
+			cancel()
 			if err != nil {
-				return nil, fmt.Errorf("reading directors: %w", err)
+				return nil, fmt.Errorf("creating directors: %w", err)
 			}
-			var fresh []*Director
-			for _, rs := range refs {
-				for _, r := range rs {
-					n := NormalizeName(r.Name)
-					if r.ID != "" || byName[n] != nil {
-						continue
-					}
-					if d := old[DirectorIDForName(n)]; d != nil {
-						byName[n] = d
-						continue
-					}
-					d := &Director{ID: DirectorIDForName(n), Name: strings.Join(strings.Fields(r.Name), " "),
-						Revision: 1, CreateTime: now, UpdateTime: now}
-					byName[n] = d
-					fresh = append(fresh, d)
-				}
-			}
-			if len(fresh) > 0 {
-				wctx, cancel := s.writeCtx(ctx)
-				err := s.store.InsertDirectors(wctx, fresh)
-				cancel()
-				if err != nil {
-					return nil, fmt.Errorf("creating directors: %w", err)
-				}
-				// Another request may have created some of them first, with
-				// another spelling: read back the stored names.
-				ids := make([]string, len(fresh))
-				for i, d := range fresh {
-					ids[i] = d.ID
-				}
-				stored, err := s.store.GetDirectors(ctx, ids)
+			if len(existed) > 0 {
+				// Another request created some of them first, maybe with
+				// another spelling: use the stored ones.
+				stored, err := s.store.GetDirectors(ctx, existed)
 				if err != nil {
 					return nil, fmt.Errorf("reading new directors: %w", err)
 				}

@@ -166,3 +166,43 @@ func TestListDirectorsPaging(t *testing.T) {
 		t.Fatalf("bad token: %v", err)
 	}
 }
+
+// TestBatchCreateMixesReplaysAndNewMovies: in one batch, items whose request
+// ids created movies before are answered with the stored movies and only the
+// others are written; the directors are not duplicated.
+func TestBatchCreateMixesReplaysAndNewMovies(t *testing.T) {
+	svc, s := newService(t)
+	ctx := t.Context()
+	first, err := svc.BatchCreateMovies(ctx, []movie.CreateRequest{
+		{Movie: &movie.Movie{Title: "One", Directors: []movie.DirectorRef{{Name: "Jane Roe"}}}, RequestID: "r1"},
+		{Movie: &movie.Movie{Title: "Two", Directors: []movie.DirectorRef{{Name: "jane  roe"}}}, RequestID: "r2"},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := svc.BatchCreateMovies(ctx, []movie.CreateRequest{
+		{Movie: &movie.Movie{Title: "Two, retried with edits", Directors: []movie.DirectorRef{{Name: "Other"}}}, RequestID: "r2"},
+		{Movie: &movie.Movie{Title: "Three", Directors: []movie.DirectorRef{{Name: "JANE ROE"}}}, RequestID: "r3"},
+		{Movie: &movie.Movie{Title: "One", Directors: []movie.DirectorRef{{Name: "Jane Roe"}}}, RequestID: "r1"},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs[0].Replayed || rs[0].Movie.Title != "Two" || rs[0].Movie.ID != first[1].Movie.ID ||
+		rs[1].Replayed || rs[1].Movie.Title != "Three" ||
+		!rs[2].Replayed || rs[2].Movie.ID != first[0].Movie.ID {
+		t.Fatalf("results %+v %+v %+v", rs[0], rs[1], rs[2])
+	}
+	jane := first[0].Movie.Directors[0]
+	if rs[1].Movie.Directors[0] != jane || first[1].Movie.Directors[0] != jane {
+		t.Fatalf("directors %v %v, want %v", rs[1].Movie.Directors, first[1].Movie.Directors, jane)
+	}
+	// A retry answers with the stored movie, whatever the retry carried.
+	if rs[0].Movie.Directors[0] != jane {
+		t.Fatalf("replayed movie directors %v", rs[0].Movie.Directors)
+	}
+	got, err := s.GetMovies(ctx, []string{movie.MovieIDForRequest("r3")})
+	if err != nil || got[movie.MovieIDForRequest("r3")] == nil {
+		t.Fatalf("r3 not stored: %v %v", got, err)
+	}
+}

@@ -38,11 +38,13 @@ type Store interface {
 	GetDirector(ctx context.Context, id string) (*Director, error)
 	// GetDirectors returns the directors among ids, keyed by id.
 	GetDirectors(ctx context.Context, ids []string) (map[string]*Director, error)
-	// FindDirectorsByNames returns directors whose normalised current name
-	// is one of names, keyed by normalised name (the smallest id wins a tie).
-	FindDirectorsByNames(ctx context.Context, names []string) (map[string]*Director, error)
-	// InsertDirectors inserts ds, ignoring those whose _id exists.
-	InsertDirectors(ctx context.Context, ds []*Director) error
+	// FindDirectorsByNamesOrIDs reads, in one query, the directors whose
+	// normalised current name is one of names (keyed by that name, the
+	// smallest id winning a tie) and those among ids (keyed by id).
+	FindDirectorsByNamesOrIDs(ctx context.Context, names, ids []string) (byName, byID map[string]*Director, err error)
+	// InsertDirectors inserts ds, skipping those whose _id exists, and
+	// returns the ids it skipped.
+	InsertDirectors(ctx context.Context, ds []*Director) (existed []string, err error)
 	// ReplaceDirector stores d in place of the revision prevRevision, or
 	// returns ErrConflict.
 	ReplaceDirector(ctx context.Context, d *Director, prevRevision int64) error

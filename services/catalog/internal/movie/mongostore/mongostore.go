@@ -433,46 +433,75 @@ func (s *Store) GetDirectors(ctx context.Context, ids []string) (map[string]*mov
 	return out, nil
 }
 
-// FindDirectorsByNames implements movie.Store.
-func (s *Store) FindDirectorsByNames(ctx context.Context, names []string) (map[string]*movie.Director, error) {
-	ds, err := s.findDirectors(ctx, bson.D{{Key: "name_lower", Value: bson.D{{Key: "$in", Value: names}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("finding directors by name: %w", err)
+// FindDirectorsByNamesOrIDs implements movie.Store.
+func (s *Store) FindDirectorsByNamesOrIDs(ctx context.Context, names, ids []string) (map[string]*movie.Director, map[string]*movie.Director, error) {
+	byName := map[string]*movie.Director{}
+	byID := map[string]*movie.Director{}
+	var or bson.A
+	if len(names) > 0 {
+		or = append(or, bson.D{{Key: "name_lower", Value: bson.D{{Key: "$in", Value: names}}}})
 	}
-	out := make(map[string]*movie.Director, len(ds))
+	if len(ids) > 0 {
+		or = append(or, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	}
+	if len(or) == 0 {
+		return byName, byID, nil
+	}
+	ds, err := s.findDirectors(ctx, bson.D{{Key: "$or", Value: or}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("finding directors by name or id: %w", err)
+	}
+	wantName := make(map[string]bool, len(names))
+	for _, n := range names {
+		wantName[n] = true
+	}
+	wantID := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		wantID[id] = true
+	}
 	for _, d := range ds {
-		n := movie.NormalizeName(d.Name)
-		if out[n] == nil {
-			out[n] = d
+		if n := movie.NormalizeName(d.Name); wantName[n] && byName[n] == nil {
+			byName[n] = d
+		}
+		if wantID[d.ID] {
+			byID[d.ID] = d
 		}
 	}
-	return out, nil
+	return byName, byID, nil
 }
 
 // InsertDirectors implements movie.Store.
-func (s *Store) InsertDirectors(ctx context.Context, ds []*movie.Director) error {
+func (s *Store) InsertDirectors(ctx context.Context, ds []*movie.Director) ([]string, error) {
 	docs := make([]any, len(ds))
 	for i, d := range ds {
 		docs[i] = toDirectorDoc(d)
 	}
 	_, err := s.directors.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
-		return nil
+		return nil, nil
 	}
 	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
+		var existed []string
 		for _, we := range bwe.WriteErrors {
-			if !mongodb.IsDuplicateKey(mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}) {
-				return err
+			if we.Index < 0 || we.Index >= len(ds) ||
+				!mongodb.IsDuplicateKey(mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}) {
+				return nil, err
 			}
+			existed = append(existed, ds[we.Index].ID)
 		}
-		return nil
+		return existed, nil
 	}
 	if mongodb.IsDuplicateKey(err) {
-		return nil
+		// No per-document detail: treat every one as possibly existing so
+		// the caller reads back what is stored.
+		existed := make([]string, len(ds))
+		for i, d := range ds {
+			existed[i] = d.ID
+		}
+		return existed, nil
 	}
-	return err
+	return nil, err
 }
 
 // ReplaceDirector implements movie.Store.

@@ -163,3 +163,32 @@ func TestChangesAfter(t *testing.T) {
 		t.Fatalf("after all at T: %+v %v", got, err)
 	}
 }
+
+// TestDirectorsByNamesOrIDs: one read answers both the current carriers of
+// names and the directors among ids; inserting reports the ids that existed.
+func TestDirectorsByNamesOrIDs(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	d := func(id, name string) *movie.Director {
+		return &movie.Director{ID: id, Name: name, Revision: 1, CreateTime: now, UpdateTime: now}
+	}
+	existed, err := s.InsertDirectors(ctx, []*movie.Director{d("d_B", "Ann Lee"), d("d_A", "Ann  Lee"), d("d_C", "Bo")})
+	if err != nil || len(existed) != 0 {
+		t.Fatalf("insert: %v %v", existed, err)
+	}
+	existed, err = s.InsertDirectors(ctx, []*movie.Director{d("d_D", "Cy"), d("d_C", "Bo Again")})
+	if err != nil || fmt.Sprint(existed) != "[d_C]" {
+		t.Fatalf("insert with an existing id: %v %v", existed, err)
+	}
+	byName, byID, err := s.FindDirectorsByNamesOrIDs(ctx, []string{"ann lee", "nobody"}, []string{"d_C", "d_Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byName) != 1 || byName["ann lee"].ID != "d_A" {
+		t.Fatalf("by name: %v", byName)
+	}
+	if len(byID) != 1 || byID["d_C"].Name != "Bo" {
+		t.Fatalf("by id: %v", byID)
+	}
+}
