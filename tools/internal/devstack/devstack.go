@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -171,8 +170,10 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		if run("catalog") && run("auth") {
+			// A stack that cannot load its seed is not ready: say so and stop
+			// rather than serve a partial catalogue.
 			if err := seed(ctx, opts, a, cfgs, secrets, logger); err != nil {
-				logger.ErrorContext(ctx, "seeding the catalogue", slog.Any("error", err))
+				return fmt.Errorf("seeding the catalogue: %w", err)
 			}
 		}
 		ready.set()

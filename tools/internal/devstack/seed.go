@@ -45,22 +45,42 @@ func seed(ctx context.Context, o Options, a Addrs, c configs, s *secrets, logger
 	}
 	defer wconn.Close()
 
-	f, err := os.Open(o.SeedFile)
+	// Small batches keep each call well inside the catalog's write deadline
+	// on a busy machine; the import is idempotent, so a failed attempt is
+	// simply run again and skips what it already wrote.
+	client := catalogv1.NewCatalogServiceClient(wconn)
+	var lastErr error
+	for attempt := 1; attempt <= 3; attempt++ {
+		sum, err := importFile(ctx, client, o.SeedFile)
+		if err == nil {
+			logger.InfoContext(ctx, "seeded the catalogue", slog.String("file", o.SeedFile),
+				slog.Int64("inserted", sum.Inserted), slog.Int64("skipped", sum.Skipped), slog.Int64("rejected", sum.Rejected))
+			return nil
+		}
+		lastErr = err
+		logger.WarnContext(ctx, "seeding the catalogue failed; trying again", slog.Int("attempt", attempt), slog.Any("error", err))
+	}
+	return lastErr
+}
+
+func importFile(ctx context.Context, client catalogv1.CatalogServiceClient, path string) (importer.Summary, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("opening seed: %w", err)
+		return importer.Summary{}, fmt.Errorf("opening seed: %w", err)
 	}
 	defer f.Close()
 	r, err := moviedata.NewReader(moviedata.FormatIMDB, f, moviedata.Options{})
 	if err != nil {
-		return fmt.Errorf("reading seed: %w", err)
+		return importer.Summary{}, fmt.Errorf("reading seed: %w", err)
 	}
-	sum, err := importer.New(catalogv1.NewCatalogServiceClient(wconn), importer.Config{}).Run(ctx, r)
+	sum, err := importer.New(client, importer.Config{BatchSize: 25, Workers: 2}).Run(ctx, r)
 	if err != nil {
-		return fmt.Errorf("importing %s: %w", filepath.Base(o.SeedFile), err)
+		return sum, fmt.Errorf("importing %s: %w", filepath.Base(path), err)
 	}
-	logger.InfoContext(ctx, "seeded the catalogue", slog.String("file", o.SeedFile),
-		slog.Int64("inserted", sum.Inserted), slog.Int64("skipped", sum.Skipped), slog.Int64("rejected", sum.Rejected))
-	return nil
+	if sum.Rejected > 0 {
+		return sum, fmt.Errorf("importing %s: the catalog rejected %d records", filepath.Base(path), sum.Rejected)
+	}
+	return sum, nil
 }
 
 // AdminToken signs the administrator in with the password grant and returns
