@@ -409,6 +409,12 @@ func (c *Cache) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			next.ServeHTTP(w, r)
+			// A write through this replica is visible to its next read at
+			// once (read-your-writes), without waiting for the change feed,
+			// which still tells every other replica.
+			if id := movieID(r.URL.Path); id != "" {
+				c.InvalidateMovie(id)
+			}
 			return
 		}
 		info := reqinfo.From(r.Context())
