@@ -66,7 +66,8 @@ lint: tools
 
 ## bench: the full benchmark suite (results go to docs/benchmarks.md)
 bench:
-	go run ./tools/cmd/marquee bench
+	@mkdir -p dist
+	go run ./tools/cmd/marquee bench -spawn -engine-curve 1000,10000,30000 -md docs/benchmarks.md -json $(CURDIR)/dist/bench.json
 
 ## images: build an OCI image tarball per service into dist/
 images:

@@ -59,6 +59,7 @@ func commands() []func(*env) *cobra.Command {
 		newImportCmd,
 		newGenerateCmd,
 		newConfigCmd,
+		newBenchCmd,
 	}
 }
 
