@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
@@ -33,6 +34,11 @@ type Config struct {
 	MaxPoolSize uint64 `mapstructure:"max_pool_size"`
 	// ConnectTimeout bounds dialing a server and the initial ping.
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// ServerSelectionTimeout bounds the wait for a usable server when the
+	// cluster has none (an outage, an election). Shorter than a request's
+	// deadline, so callers get a prompt "unavailable, retry" instead of a
+	// timeout.
+	ServerSelectionTimeout time.Duration `mapstructure:"server_selection_timeout"`
 	// OperationTimeout is the driver's client-side timeout for each
 	// operation (including its retries) whose context has no deadline.
 	OperationTimeout time.Duration `mapstructure:"operation_timeout"`
@@ -49,11 +55,12 @@ type Config struct {
 // connect, 5s per operation, primary reads. Database has no default.
 func DefaultConfig() Config {
 	return Config{
-		URI:              "mongodb://127.0.0.1:27017",
-		MaxPoolSize:      100,
-		ConnectTimeout:   10 * time.Second,
-		OperationTimeout: 5 * time.Second,
-		ReadPreference:   "primary",
+		URI:                    "mongodb://127.0.0.1:27017",
+		MaxPoolSize:            100,
+		ConnectTimeout:         10 * time.Second,
+		ServerSelectionTimeout: time.Second,
+		OperationTimeout:       5 * time.Second,
+		ReadPreference:         "primary",
 	}
 }
 
@@ -72,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OperationTimeout <= 0 {
 		c.OperationTimeout = d.OperationTimeout
+	}
+	if c.ServerSelectionTimeout <= 0 {
+		c.ServerSelectionTimeout = d.ServerSelectionTimeout
 	}
 	if c.ReadPreference == "" {
 		c.ReadPreference = d.ReadPreference
@@ -147,7 +157,7 @@ func Connect(ctx context.Context, cfg Config, tp *telemetry.Provider, logger *sl
 		ApplyURI(cfg.URI).
 		SetMaxPoolSize(cfg.MaxPoolSize).
 		SetConnectTimeout(cfg.ConnectTimeout).
-		SetServerSelectionTimeout(cfg.ConnectTimeout).
+		SetServerSelectionTimeout(cfg.ServerSelectionTimeout).
 		SetTimeout(cfg.OperationTimeout).
 		SetWriteConcern(writeconcern.Majority()).
 		SetReadPreference(rp).
@@ -175,8 +185,19 @@ func Connect(ctx context.Context, cfg Config, tp *telemetry.Provider, logger *sl
 func setup(ctx context.Context, client *mongo.Client, cfg Config) (*Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	if err := client.Ping(ctx, nil); err != nil {
-		return nil, fmt.Errorf("pinging mongodb: %w", err)
+	// Each ping gives up after the (short) server selection timeout; keep
+	// trying for the whole connect timeout so a service may start a little
+	// before its database.
+	for {
+		err := client.Ping(ctx, nil)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pinging mongodb: %w", err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	engine, err := detectEngine(ctx, client.Database("admin"))
 	if err != nil {
@@ -223,6 +244,18 @@ var duplicateKeyCodes = map[int]bool{11000: true, 11001: true, 12582: true}
 // violation it does not translate: an update that moves a document onto a
 // taken key fails with InternalError (code 1) carrying this message.
 const sqliteUniqueViolation = "UNIQUE constraint failed"
+
+// IsUnavailable reports whether err means the database could not be
+// reached (no server to select, a network failure): a condition to answer
+// "unavailable, retry later", not an internal error.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var sse topology.ServerSelectionError
+	var psse *topology.ServerSelectionError
+	return mongo.IsNetworkError(err) || errors.As(err, &sse) || errors.As(err, &psse)
+}
 
 // IsDuplicateKey reports whether err is a unique index violation, as
 // MongoDB and FerretDB report it from inserts, updates, upserts, bulk writes

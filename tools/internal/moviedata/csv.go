@@ -66,6 +66,10 @@ type csvReader struct {
 	sep     string
 	started bool
 	err     error
+	// lastLine is the line of the last row read (the header's, 1, before
+	// any record), so an error with no position of its own still names
+	// where the input broke off.
+	lastLine int
 }
 
 func newCSVReader(r io.Reader, opts Options) (*csvReader, error) {
@@ -160,9 +164,10 @@ func (r *csvReader) next() (Record, error) {
 		return Record{}, io.EOF
 	}
 	if err != nil {
-		return Record{}, csvError(err, 0)
+		return Record{}, csvError(err, max(r.lastLine, 1)+1)
 	}
 	line, _ := r.r.FieldPos(0)
+	r.lastLine = line
 	cell := func(f csvField) string {
 		if c := r.cols[f]; c >= 0 && c < len(row) {
 			return strings.TrimSpace(row[c])

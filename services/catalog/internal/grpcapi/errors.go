@@ -11,6 +11,7 @@ import (
 	"github.com/marquee-dev/marquee/services/catalog/internal/feed"
 	"github.com/marquee-dev/marquee/services/catalog/internal/movie"
 	"github.com/marquee-dev/marquee/services/platform/apierr"
+	"github.com/marquee-dev/marquee/services/platform/mongodb"
 )
 
 // Reasons this service answers with, beyond the domain's InvalidError ones.
@@ -22,6 +23,7 @@ const (
 	ReasonFeedPositionExpired    = "FEED_POSITION_EXPIRED"
 	ReasonConcurrentModification = "CONCURRENT_MODIFICATION"
 	ReasonInternal               = "INTERNAL"
+	ReasonDatabaseUnavailable    = "DATABASE_UNAVAILABLE"
 )
 
 // toStatus is the one place a domain error becomes a gRPC status. Internal
@@ -57,6 +59,8 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 			"the change-feed position is older than the retention period: resynchronise from /v1/movies:export")
 	case errors.Is(err, movie.ErrConflict):
 		return apierr.New(codes.Aborted, ReasonConcurrentModification, "the resource kept changing concurrently: retry")
+	case mongodb.IsUnavailable(err):
+		return apierr.New(codes.Unavailable, ReasonDatabaseUnavailable, "the catalog's database is unreachable: retry later")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):

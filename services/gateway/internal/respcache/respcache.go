@@ -15,7 +15,14 @@
 //     counters are read before the backend is asked, a response that raced
 //     with a change of its resource is never stored as current. A gap in the
 //     feed (an expired position, a restart without one) invalidates them
-//     all. They are served for at most Policy.MaxAge and never stale.
+//     all. They are served fresh for at most Policy.MaxAge and never
+//     stale-while-revalidate: past MaxAge every read asks the backend, so a
+//     change the feed has not delivered yet shows within MaxAge. They are
+//     kept until MaxAge+Policy.StaleIfError, though, and served (stale)
+//     only when the backend answers 5xx (stale-if-error), so that anonymous
+//     reads of a movie survive a database outage. An invalidated entry is
+//     never served, not even then: a change through the feed or a write
+//     through this replica makes it unusable at once.
 //
 //   - List-like responses (movie lists, genres, directors, search, suggest,
 //     the JWKS) are NOT invalidated by the feed: at ~1% writes every list
@@ -218,11 +225,11 @@ func New(opts Options) (*Cache, error) {
 				// entry and its headers keep tiny entries honest.
 				return uint32(len(e.body) + len(k) + 256)
 			},
-			// List-like entries outlive their freshness by the stale
-			// windows; exact ones are never served stale.
+			// Entries outlive their freshness by the stale windows they
+			// may be served in: exact ones only by stale-if-error.
 			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
 				if e.Value.exact() {
-					return opts.Policy.MaxAge
+					return opts.Policy.MaxAge + opts.Policy.StaleIfError
 				}
 				return opts.Policy.MaxAge + max(opts.Policy.StaleWhileRevalidate, opts.Policy.StaleIfError)
 			}),
@@ -286,7 +293,7 @@ func (c *Cache) stripe(id string) *atomic.Uint64 {
 }
 
 // InvalidateMovie makes the stored single resources that show movie id
-// unusable. List-like responses are left to their freshness lifetime (see
+// unusable at once, for stale-if-error too. List-like responses are left to their freshness lifetime (see
 // the package comment).
 func (c *Cache) InvalidateMovie(id string) {
 	c.stripe(id).Add(1)
@@ -355,23 +362,26 @@ func (c *Cache) WouldHit(r *http.Request) bool {
 	return f == fresh || f == revalidate
 }
 
-// freshness says what e may be used for now. Exact entries are fresh while
-// the change feed has not touched them and they are younger than MaxAge;
-// list-like ones go by their age alone.
+// freshness says what e may be used for now. Exact entries are unusable once
+// the change feed (or a write through this replica) has touched them;
+// otherwise they are fresh while younger than MaxAge and then usable only
+// if the backend fails, for StaleIfError — never revalidated in the
+// background. List-like ones go by their age alone.
 func (c *Cache) freshness(e *Entry) freshness {
 	age := c.opts.Now().Sub(e.stored)
 	p := c.opts.Policy
+	if e.exact() {
+		switch {
+		case !c.current(e):
+			return unusable
+		case age < p.MaxAge:
+			return fresh
+		case age < p.MaxAge+p.StaleIfError:
+			return ifError
+		}
+		return unusable
+	}
 	switch {
-	case e.tag != "":
-		if c.stripe(e.tag).Load() != e.tagVersion || age >= p.MaxAge {
-			return unusable
-		}
-		return fresh
-	case exactRoutes[e.route]:
-		if c.generation.Load() != e.generation || age >= p.MaxAge {
-			return unusable
-		}
-		return fresh
 	case age < p.MaxAge:
 		return fresh
 	case age < p.MaxAge+p.StaleWhileRevalidate:
@@ -380,6 +390,15 @@ func (c *Cache) freshness(e *Entry) freshness {
 		return ifError
 	}
 	return unusable
+}
+
+// current reports whether no change has touched exact entry e since it was
+// filled.
+func (c *Cache) current(e *Entry) bool {
+	if e.tag != "" {
+		return c.stripe(e.tag).Load() == e.tagVersion
+	}
+	return c.generation.Load() == e.generation
 }
 
 func cacheKey(r *http.Request) string {
@@ -447,18 +466,20 @@ func (c *Cache) Middleware(next http.Handler) http.Handler {
 			}
 		}
 		info.Cache = "miss"
-		c.count(r.Context(), c.missAttrs)
 		var before http.Header
 		if stale != nil {
 			before = w.Header().Clone()
 		}
 		bw := c.fill(next, w, r, key, info)
 		if bw.passthrough {
+			c.count(r.Context(), c.missAttrs)
 			return
 		}
-		if stale != nil && bw.status >= http.StatusInternalServerError {
-			// stale-if-error: the stored bytes beat a 5xx. The error's
-			// headers go; those set before the backend was asked stay.
+		if stale != nil && bw.status >= http.StatusInternalServerError && c.freshness(stale) != unusable {
+			// stale-if-error: the stored bytes beat a 5xx. The check is
+			// repeated because a change may have invalidated the entry
+			// while the backend was asked. The error's headers go; those
+			// set before the backend was asked stay.
 			h := w.Header()
 			clear(h)
 			for k, v := range before {
@@ -466,9 +487,13 @@ func (c *Cache) Middleware(next http.Handler) http.Handler {
 			}
 			info.Cache = "stale"
 			info.Route = stale.route
+			// Counted once the outcome is known: a lookup answered from
+			// the stored bytes is stale, not a miss.
+			c.count(r.Context(), c.staleAttr)
 			c.serve(w, r, stale)
 			return
 		}
+		c.count(r.Context(), c.missAttrs)
 		bw.writeOut(r)
 	})
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -466,16 +468,180 @@ func TestAFeedGapPurgesSingleResourcesButNotLists(t *testing.T) {
 	}
 }
 
-func TestSingleResourcesAreNeverServedStale(t *testing.T) {
+// TestSingleResourcesAreNeverServedStaleWhileRevalidating: past max age a
+// single resource always asks the backend in the foreground; a healthy
+// backend's answer is served and replaces the entry.
+func TestSingleResourcesAreNeverServedStaleWhileRevalidating(t *testing.T) {
+	clk := newClock()
+	c := newClockedCache(t, clk)
+	b := &backend{}
+	h := c.Middleware(b)
+	for _, path := range []string{"/v1/movies/m1", "/v1/movies:batchGet?names=movies/m1"} {
+		get(h, path)
+		b.version.Add(1)
+		clk.Advance(policy.MaxAge)
+		if c.WouldHit(httptest.NewRequest("GET", path, nil)) {
+			t.Errorf("%s: WouldHit = true past max age", path)
+		}
+		calls := b.calls.Load()
+		w, res := cacheResult(h, path)
+		if res != "miss" || w.Code != http.StatusOK || !strings.Contains(w.Body.String(), fmt.Sprintf(`"version":%d`, b.version.Load())) {
+			t.Errorf("%s past max age: %q %d %q", path, res, w.Code, w.Body.String())
+		}
+		if b.calls.Load() != calls+1 {
+			t.Errorf("%s past max age: backend calls %d, want %d", path, b.calls.Load(), calls+1)
+		}
+	}
+}
+
+// lookups returns the cache lookups counted with result.
+func lookups(t *testing.T, reader *sdkmetric.ManualReader, result string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if m.Name != "marquee.gateway.cache.lookups" || !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				if v, _ := dp.Attributes.Value("result"); v.AsString() == result {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestSingleResourcesAreServedStaleIfError: while the backend fails (the
+// database is down), a single movie or batch past max age is answered from
+// its stored bytes for up to stale-if-error.
+func TestSingleResourcesAreServedStaleIfError(t *testing.T) {
+	for _, path := range []string{"/v1/movies/m1", "/v1/movies:batchGet?names=movies/m1"} {
+		for _, status := range []int{http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusInternalServerError} {
+			t.Run(fmt.Sprintf("%s/%d", path, status), func(t *testing.T) {
+				clk := newClock()
+				reader := sdkmetric.NewManualReader()
+				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+				c, err := respcache.New(respcache.Options{MaxBytes: 1 << 20, Policy: policy, Now: clk.Now, Meter: mp.Meter("test")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(c.Close)
+				b := &backend{}
+				h := c.Middleware(b)
+				first := get(h, path)
+				b.status.Store(int64(status))
+				b.version.Store(1)
+
+				clk.Advance(policy.MaxAge + time.Second)
+				calls := b.calls.Load()
+				w, res := cacheResult(h, path)
+				if res != "stale" || w.Code != http.StatusOK || w.Body.String() != first.Body.String() ||
+					w.Header().Get("ETag") != first.Header().Get("ETag") || w.Header().Get("Age") != "31" {
+					t.Errorf("past max age, backend %d: %q %d %v %q", status, res, w.Code, w.Header(), w.Body.String())
+				}
+				if b.calls.Load() != calls+1 {
+					t.Errorf("the backend was not asked first")
+				}
+				if n := lookups(t, reader, "stale"); n != 1 {
+					t.Errorf("stale lookups = %d, want 1", n)
+				}
+				// Near the end of the window it still is.
+				clk.Advance(policy.StaleIfError - 2*time.Second)
+				if w, res := cacheResult(h, path); res != "stale" || w.Code != http.StatusOK {
+					t.Errorf("at the end of stale-if-error: %q %d", res, w.Code)
+				}
+				// Past max age + stale-if-error the error is passed on.
+				clk.Advance(time.Second)
+				if w, res := cacheResult(h, path); res != "miss" || w.Code != status {
+					t.Errorf("past stale-if-error: %q %d", res, w.Code)
+				}
+			})
+		}
+	}
+}
+
+// TestAnInvalidatedSingleResourceIsNotServedStaleIfError: a change from the
+// feed or a write through this replica makes the stored movie unusable even
+// while the backend fails.
+func TestAnInvalidatedSingleResourceIsNotServedStaleIfError(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		path       string
+		invalidate func(c *respcache.Cache, h http.Handler)
+	}{
+		{"feed", "/v1/movies/m1", func(c *respcache.Cache, _ http.Handler) { c.InvalidateMovie("m1") }},
+		{"feed/batch", "/v1/movies:batchGet?names=movies/m1", func(c *respcache.Cache, _ http.Handler) { c.InvalidateMovie("m1") }},
+		{"write", "/v1/movies/m1", func(_ *respcache.Cache, h http.Handler) {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPatch, "/v1/movies/m1", nil))
+		}},
+		{"purge", "/v1/movies/m1", func(c *respcache.Cache, _ http.Handler) { c.Purge() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			c := newClockedCache(t, clk)
+			b := &backend{}
+			h := c.Middleware(b)
+			get(h, tc.path)
+			clk.Advance(policy.MaxAge + time.Second)
+			b.status.Store(http.StatusServiceUnavailable)
+			tc.invalidate(c, h)
+			if w, res := cacheResult(h, tc.path); res != "miss" || w.Code != http.StatusServiceUnavailable {
+				t.Errorf("after the invalidation: %q %d", res, w.Code)
+			}
+		})
+	}
+}
+
+// TestAChangeDuringTheFailedRequestIsNotServedStale: the movie changes while
+// the backend is being asked (and fails); the stored bytes are then
+// outdated and must not stand in for the error.
+func TestAChangeDuringTheFailedRequestIsNotServedStale(t *testing.T) {
 	clk := newClock()
 	c := newClockedCache(t, clk)
 	b := &backend{}
 	h := c.Middleware(b)
 	get(h, "/v1/movies/m1")
-	clk.Advance(policy.MaxAge)
+	clk.Advance(policy.MaxAge + time.Second)
 	b.status.Store(http.StatusServiceUnavailable)
+	b.during = func() { c.InvalidateMovie("m1") }
 	if w, res := cacheResult(h, "/v1/movies/m1"); res != "miss" || w.Code != http.StatusServiceUnavailable {
-		t.Errorf("an expired movie: %q %d", res, w.Code)
+		t.Errorf("changed while the backend failed: %q %d", res, w.Code)
+	}
+}
+
+// TestAFreshAnswerReplacesTheStaleSingleResource: once the backend recovers
+// its 200 is served and stored, fresh again for max age.
+func TestAFreshAnswerReplacesTheStaleSingleResource(t *testing.T) {
+	clk := newClock()
+	c := newClockedCache(t, clk)
+	b := &backend{}
+	h := c.Middleware(b)
+	get(h, "/v1/movies/m1")
+	clk.Advance(policy.MaxAge + time.Second)
+	b.status.Store(http.StatusServiceUnavailable)
+	if _, res := cacheResult(h, "/v1/movies/m1"); res != "stale" {
+		t.Fatalf("while failing: %q", res)
+	}
+	b.status.Store(0)
+	b.version.Store(1)
+	if w, res := cacheResult(h, "/v1/movies/m1"); res != "miss" || w.Code != http.StatusOK || w.Header().Get("ETag") != `"1"` {
+		t.Errorf("after recovery: %q %d ETag %q", res, w.Code, w.Header().Get("ETag"))
+	}
+	if w, res := cacheResult(h, "/v1/movies/m1"); res != "hit" || w.Header().Get("ETag") != `"1"` || w.Header().Get("Age") != "0" {
+		t.Errorf("the replaced entry: %q ETag %q Age %q", res, w.Header().Get("ETag"), w.Header().Get("Age"))
+	}
+	// The new entry has its own stale-if-error window.
+	clk.Advance(policy.MaxAge + time.Second)
+	b.status.Store(http.StatusGatewayTimeout)
+	if w, res := cacheResult(h, "/v1/movies/m1"); res != "stale" || w.Code != http.StatusOK || w.Header().Get("ETag") != `"1"` {
+		t.Errorf("the replaced entry while failing: %q %d ETag %q", res, w.Code, w.Header().Get("ETag"))
 	}
 }
 
