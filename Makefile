@@ -13,6 +13,8 @@ BIN     := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 MODULES := proto/gen/go services/platform services/auth services/catalog services/search services/gateway tools
 GOTEST_FLAGS ?= -race -shuffle=on -count=1
+# Short fuzzing runs in make test; longer ones with FUZZTIME=1m scripts/fuzz.sh.
+FUZZTIME ?= 2s
 SERVICE ?=
 
 .PHONY: run import-wikipedia test lint generate tools deps fmt vet bench images clean
@@ -31,6 +33,8 @@ test: deps
 	  echo "==> go test $$m"; \
 	  (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; \
 	done
+	@echo "==> fuzz every target for $(FUZZTIME)"
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 ## deps: install the test dependencies that come from Debian (redis-server, chromium)
 deps:

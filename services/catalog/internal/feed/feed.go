@@ -308,6 +308,11 @@ func (f *Feed) Tail(ctx context.Context, pageToken string, fn func(changes []Cha
 		}
 	}
 	lastSent := f.now()
+	if pageToken == "" {
+		// A reader that starts "now" gets its position at once, so a stream
+		// that breaks before the first change can still resume without a gap.
+		lastSent = time.Time{}
+	}
 	for {
 		wake := f.wake.C()
 		changes, next, err := f.List(ctx, time.Time{}, tok, MaxPageSize)
