@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,7 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	common := config.DefaultCommon()
-	if err := config.Load(&common, opts.Args); err != nil {
+	if err := config.Load(&common, argsFor("", opts.Args)); err != nil {
 		return fmt.Errorf("loading config: %w", err)
 	}
 	dataDir, err := filepath.Abs(common.DataDir)
@@ -262,7 +263,7 @@ func (o Options) configs(common config.Common, dataDir, mongoURI string, s *secr
 	c.gateway.ClientSecret = s.GatewaySecret
 
 	for name, cfg := range map[string]any{"auth": &c.auth, "catalog": &c.catalog, "search": &c.search, "gateway": &c.gateway} {
-		if err := config.Load(cfg, o.Args); err != nil {
+		if err := config.Load(cfg, argsFor(name, o.Args)); err != nil {
 			return c, fmt.Errorf("loading %s config: %w", name, err)
 		}
 	}
@@ -436,4 +437,24 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// argsFor keeps the --set flags meant for service (its own "service." keys and
+// the shared ones) and every other argument: each service's config knows only
+// its own keys, and the stack's --set list mixes them all.
+func argsFor(service string, args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] != "--set" || i+1 == len(args) {
+			out = append(out, args[i])
+			continue
+		}
+		key, _, _ := strings.Cut(args[i+1], "=")
+		owner, _, nested := strings.Cut(key, ".")
+		if !nested || !contains(Services, owner) || owner == service {
+			out = append(out, args[i], args[i+1])
+		}
+		i++
+	}
+	return out
 }

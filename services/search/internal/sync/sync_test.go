@@ -213,12 +213,20 @@ func TestConvergesAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.idx.Search(t.Context(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Total == 0 {
-		t.Error("no movie found by the renamed director's name")
+	// converge compares ids and titles; the rename's own changes may still
+	// be in flight, so poll for them with a deadline.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := r.idx.Search(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no movie found by the renamed director's name within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Restart: changes made while stopped are picked up from the stored

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -81,11 +82,13 @@ type Index struct {
 }
 
 type generation struct {
-	dir        string
-	parts      []*partition
-	dicts      *dicts
-	sugg       *suggest.Suggester
-	checkpoint string
+	dir   string
+	parts []*partition
+	dicts *dicts
+	sugg  *suggest.Suggester
+	// checkpoint is the stored feed position: Apply writes it (under
+	// writeMu) while searches and Checkpoint read it (under mu's read lock).
+	checkpoint atomic.Pointer[string]
 
 	suggestMu   sync.Mutex // one rebuild at a time
 	lastBuild   time.Time
@@ -232,7 +235,8 @@ func (x *Index) openGeneration(ctx context.Context, dir string) (*generation, er
 		g.close()
 		return nil, fmt.Errorf("reading checkpoint: %w", err)
 	}
-	g.checkpoint = string(cp)
+	cps := string(cp)
+	g.checkpoint.Store(&cps)
 	start := time.Now()
 	if err := x.loadTables(ctx, g); err != nil {
 		g.close()
@@ -472,7 +476,7 @@ func (x *Index) Checkpoint(context.Context) (string, error) {
 		return "", err
 	}
 	defer release()
-	return g.checkpoint, nil
+	return g.loadCheckpoint(), nil
 }
 
 // Apply indexes upserts, removes deletes and stores the checkpoint. Bleve
@@ -544,11 +548,12 @@ func (x *Index) Apply(ctx context.Context, c index.Changes) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if c.Checkpoint != "" && c.Checkpoint != g.checkpoint {
+	if c.Checkpoint != "" && c.Checkpoint != g.loadCheckpoint() {
 		if err := writeFileAtomic(filepath.Join(g.dir, checkpointFile), []byte(c.Checkpoint)); err != nil {
 			return fmt.Errorf("storing checkpoint: %w", err)
 		}
-		g.checkpoint = c.Checkpoint
+		cp := c.Checkpoint
+		g.checkpoint.Store(&cp)
 	}
 	return nil
 }
@@ -653,4 +658,11 @@ func writeFileAtomic(path string, data []byte) error {
 		_ = d.Close()
 	}
 	return nil
+}
+
+func (g *generation) loadCheckpoint() string {
+	if p := g.checkpoint.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
