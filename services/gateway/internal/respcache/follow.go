@@ -23,8 +23,7 @@ type Watcher interface {
 // Follow applies the catalog's change feed to the cache until ctx ends:
 // every changed movie is invalidated. When the stream breaks it reconnects
 // from the last position it saw, so no change is missed; when that position
-// has expired (or was never known), changes may have been missed and the
-// whole cache is purged. opts carry the gateway's service credentials.
+// has expired, changes may have been missed and the whole cache is purged. opts carry the gateway's service credentials.
 func (c *Cache) Follow(ctx context.Context, w Watcher, opts ...grpc.CallOption) {
 	const (
 		minBackoff = 100 * time.Millisecond
@@ -32,12 +31,7 @@ func (c *Cache) Follow(ctx context.Context, w Watcher, opts ...grpc.CallOption) 
 	)
 	backoff := minBackoff
 	token := ""
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		if token == "" && attempt > 0 {
-			// Without a position the feed starts "now": whatever changed
-			// since the last stream broke would be missed.
-			c.Purge()
-		}
+	for ctx.Err() == nil {
 		received, err := c.followOnce(ctx, w, &token, opts...)
 		if ctx.Err() != nil {
 			return
@@ -45,10 +39,21 @@ func (c *Cache) Follow(ctx context.Context, w Watcher, opts ...grpc.CallOption) 
 		if received {
 			backoff = minBackoff
 		}
-		if apierr.Reason(err) == "FEED_POSITION_EXPIRED" {
+		switch {
+		case apierr.Reason(err) == "FEED_POSITION_EXPIRED":
 			c.opts.Logger.WarnContext(ctx, "change feed position expired; purging the response cache")
 			token = ""
+			c.Purge()
+		case token == "" && received:
+			// A stream that delivered changes but never a position cannot
+			// be resumed: what changed since may be missed.
+			c.Purge()
 		}
+		// A stream that never opened (the catalog down, no credentials)
+		// purges nothing: entries stored meanwhile are bounded by max-age,
+		// and stale-if-error keeps serving them while the backend fails.
+		// The catalog sends a reader that starts from now its position at
+		// once, so an opened stream always leaves one to resume from.
 		level := slog.LevelWarn
 		if status.Code(err) == codes.Unavailable || errors.Is(err, io.EOF) {
 			level = slog.LevelInfo
