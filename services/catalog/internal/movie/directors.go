@@ -136,48 +136,55 @@ func (s *Service) UpdateDirector(ctx context.Context, id, name, etag string, pat
 	if err := s.ResumePendingRenames(ctx); err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		cur, err := s.store.GetDirector(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if hasETag && cur.Revision != want {
-			return nil, ErrETagMismatch
-		}
-		if cur.PendingRename != nil {
-			if err := s.finishRename(ctx, cur); err != nil {
-				return nil, err
+	var renamed bool
+	err = s.retryConflicts(ctx, func() error {
+		for {
+			cur, err := s.store.GetDirector(ctx, id)
+			if err != nil {
+				return err
 			}
-			if hasETag {
-				want = cur.Revision + 1 // finishing bumped it; the caller's view still holds
+			if hasETag && cur.Revision != want {
+				return ErrETagMismatch
 			}
-			continue
-		}
-		if cur.Name == name {
-			return s.GetDirector(ctx, id)
-		}
-		next := *cur
-		next.Name = name
-		next.Revision = cur.Revision + 1
-		next.UpdateTime = s.stamp(cur.UpdateTime)
-		next.PendingRename = &PendingRename{Name: name, Started: next.UpdateTime}
-		wctx, cancel := s.writeCtx(ctx)
-		err = s.store.ReplaceDirector(wctx, &next, cur.Revision)
-		cancel()
-		switch {
-		case err == nil:
-			if err := s.finishRename(ctx, &next); err != nil {
-				return nil, err
+			if cur.PendingRename != nil {
+				if err := s.finishRename(ctx, cur); err != nil {
+					return err
+				}
+				if hasETag {
+					want = cur.Revision + 1 // finishing bumped it; the caller's view still holds
+				}
+				continue
 			}
-			return s.GetDirector(ctx, id)
-		case !errors.Is(err, ErrConflict):
-			return nil, fmt.Errorf("renaming director %s: %w", id, err)
-		case hasETag:
-			return nil, ErrETagMismatch
-		case attempt+1 >= maxWriteAttempts:
-			return nil, fmt.Errorf("renaming director %s: %w", id, err)
+			if cur.Name == name {
+				return nil
+			}
+			next := *cur
+			next.Name = name
+			next.Revision = cur.Revision + 1
+			next.UpdateTime = s.stamp(cur.UpdateTime)
+			next.PendingRename = &PendingRename{Name: name, Started: next.UpdateTime}
+			wctx, cancel := s.writeCtx(ctx)
+			err = s.store.ReplaceDirector(wctx, &next, cur.Revision)
+			cancel()
+			switch {
+			case errors.Is(err, ErrConflict) && hasETag:
+				return ErrETagMismatch
+			case errors.Is(err, ErrConflict):
+				return err
+			case err != nil:
+				return fmt.Errorf("renaming director %s: %w", id, err)
+			}
+			renamed = true
+			return s.finishRename(ctx, &next)
 		}
+	})
+	if errors.Is(err, ErrConflict) && !renamed {
+		return nil, fmt.Errorf("renaming director %s: %w", id, err)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return s.GetDirector(ctx, id)
 }
 
 // ResumePendingRenames finishes every rename a crash interrupted.
@@ -210,7 +217,7 @@ func (s *Service) finishRename(ctx context.Context, d *Director) error {
 			break
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	err := s.retryConflicts(ctx, func() error {
 		cur, err := s.store.GetDirector(ctx, d.ID)
 		if err != nil {
 			return err
@@ -225,14 +232,16 @@ func (s *Service) finishRename(ctx context.Context, d *Director) error {
 		wctx, cancel := s.writeCtx(ctx)
 		err = s.store.ReplaceDirector(wctx, &next, cur.Revision)
 		cancel()
-		if err == nil {
-			*d = next
-			return nil
+		if err != nil {
+			return err
 		}
-		if !errors.Is(err, ErrConflict) || attempt+1 >= maxWriteAttempts {
-			return fmt.Errorf("clearing the rename mark of director %s: %w", d.ID, err)
-		}
+		*d = next
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clearing the rename mark of director %s: %w", d.ID, err)
 	}
+	return nil
 }
 
 const fanOutPage = 100
@@ -275,33 +284,41 @@ func (s *Service) fanOutPass(ctx context.Context, directorID, name string) (int,
 // false when there is nothing to do.
 func (s *Service) modifyMovie(ctx context.Context, m *Movie, change func(*Movie) bool) (bool, error) {
 	cur := m
-	for attempt := 0; ; attempt++ {
+	var written *Movie
+	err := s.retryConflicts(ctx, func() error {
+		if cur == nil {
+			var err error
+			if cur, err = s.store.GetMovie(ctx, m.ID); err != nil {
+				return err
+			}
+		}
 		if cur.Deleted() {
-			return false, nil
+			return nil
 		}
 		next := cur.Clone()
 		if !change(next) {
-			return false, nil
+			return nil
 		}
 		next.Revision = cur.Revision + 1
 		next.UpdateTime = s.stamp(cur.UpdateTime)
 		wctx, cancel := s.writeCtx(ctx)
 		err := s.store.ReplaceMovie(wctx, next, cur.Revision)
 		cancel()
-		switch {
-		case err == nil:
-			s.notify(ctx, Written{ID: next.ID, Revision: next.Revision})
-			return true, nil
-		case errors.Is(err, ErrNotFound):
-			return false, nil
-		case !errors.Is(err, ErrConflict) || attempt+1 >= maxWriteAttempts:
-			return false, fmt.Errorf("updating movie %s: %w", m.ID, err)
+		if err != nil {
+			cur = nil // re-read before the next attempt
+			return err
 		}
-		if cur, err = s.store.GetMovie(ctx, m.ID); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return false, nil
-			}
-			return false, err
-		}
+		written = next
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("updating movie %s: %w", m.ID, err)
+	case written == nil:
+		return false, nil
 	}
+	s.notify(ctx, Written{ID: written.ID, Revision: written.Revision})
+	return true, nil
 }

@@ -85,6 +85,10 @@ type Movie struct {
 	DeleteTime *time.Time
 	// RequestID is the idempotency key of the create that made the movie.
 	RequestID string
+	// Voided marks the tombstone of a create undone because its batch
+	// failed: the movie never existed for the caller, so its request id
+	// may create it again.
+	Voided bool
 }
 
 // Deleted reports whether m is a tombstone.

@@ -324,48 +324,113 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 		docs[k] = m
 	}
 	wctx, cancel := s.writeCtx(ctx)
-	defer cancel()
 	perItem, err := s.store.InsertMovies(wctx, docs)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("inserting movies: %w", err)
 	}
-	var written []Written
-	var dupIDs []string
+	// A batch is all or nothing: when any item fails after others were
+	// inserted, the inserted ones are voided before the error is returned,
+	// so the caller sees nothing of a failed batch (see voidCreated).
+	var created []*Movie
+	var dups []int
+	var failure error
 	for k, i := range pending {
 		switch {
 		case perItem[k] == nil:
 			results[i] = CreateResult{Movie: docs[k]}
-			written = append(written, Written{ID: docs[k].ID, Revision: 1})
+			created = append(created, docs[k])
 		case errors.Is(perItem[k], ErrDuplicate):
-			dupIDs = append(dupIDs, docs[k].ID)
-		default:
-			return nil, fmt.Errorf("inserting movie %s: %w", docs[k].ID, perItem[k])
+			dups = append(dups, k)
+		case failure == nil:
+			failure = fmt.Errorf("inserting movie %s: %w", docs[k].ID, perItem[k])
 		}
 	}
+	if failure == nil && len(dups) > 0 {
+		failure = s.settleDuplicates(ctx, dups, pending, docs, rids, prefix, results, &created)
+	}
+	if failure != nil {
+		s.voidCreated(ctx, created)
+		return nil, failure
+	}
+	written := make([]Written, len(created))
+	for k, m := range created {
+		written[k] = Written{ID: m.ID, Revision: m.Revision}
+	}
 	s.notify(ctx, written...)
-	if len(dupIDs) > 0 {
-		// Replays: an earlier create with the same request id (or a
-		// concurrent retry that won the race) made these.
-		existing, err := s.store.GetMovies(ctx, dupIDs)
-		if err != nil {
-			return nil, fmt.Errorf("reading replayed movies: %w", err)
-		}
-		for k, i := range pending {
-			if !errors.Is(perItem[k], ErrDuplicate) {
-				continue
+	return results, nil
+}
+
+// settleDuplicates answers the items whose derived _id already existed:
+// replays of an earlier create with the same request id (or a concurrent
+// retry that won the race) return the stored movie; a voided movie of the
+// same request id is created again in its place; anything else fails the
+// call. Movies it creates are appended to created.
+func (s *Service) settleDuplicates(ctx context.Context, dups, pending []int, docs []*Movie, rids []string,
+	prefix func(int) string, results []CreateResult, created *[]*Movie) error {
+	ids := make([]string, len(dups))
+	for n, k := range dups {
+		ids[n] = docs[k].ID
+	}
+	existing, err := s.store.GetMovies(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("reading replayed movies: %w", err)
+	}
+	for _, k := range dups {
+		i := pending[k]
+		e, ok := existing[docs[k].ID]
+		switch {
+		case !ok:
+			// Purged between the insert and the read.
+			return fmt.Errorf("movie %s: %w", docs[k].ID, ErrConflict)
+		case e.Voided && e.RequestID == rids[i]:
+			m := docs[k].Clone()
+			m.Revision = e.Revision + 1
+			m.CreateTime = s.stamp(e.UpdateTime)
+			m.UpdateTime = m.CreateTime
+			wctx, cancel := s.writeCtx(ctx)
+			err := s.store.ReplaceMovie(wctx, m, e.Revision)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("creating movie %s again: %w", m.ID, err)
 			}
-			e, ok := existing[docs[k].ID]
-			if !ok {
-				return nil, fmt.Errorf("movie %s: %w", docs[k].ID, ErrConflict)
-			}
+			results[i] = CreateResult{Movie: m}
+			*created = append(*created, m)
+		default:
 			r, err := replay(e, rids[i], prefix(i))
 			if err != nil {
-				return nil, err
+				return err
 			}
 			results[i] = r
 		}
 	}
-	return results, nil
+	return nil
+}
+
+// voidCreated undoes the creates of a failed batch. Without multi-document
+// transactions (FerretDB has none, and a sharded batch spans shards) each
+// movie is replaced by a voided tombstone rather than removed: a change-feed
+// reader may already have been handed the create, and the tombstone tells it
+// the movie is gone. A voided tombstone keeps its request id without
+// claiming it: a retry with that id creates the movie again.
+func (s *Service) voidCreated(ctx context.Context, created []*Movie) {
+	// The caller may have gone: the undo must happen regardless.
+	ctx = context.WithoutCancel(ctx)
+	for _, m := range created {
+		ts := s.stamp(m.UpdateTime)
+		tomb := &Movie{ID: m.ID, Title: m.Title, RequestID: m.RequestID, Revision: m.Revision + 1,
+			CreateTime: m.CreateTime, UpdateTime: ts, DeleteTime: &ts, Voided: true}
+		wctx, cancel := s.writeCtx(ctx)
+		err := s.store.ReplaceMovie(wctx, tomb, m.Revision)
+		cancel()
+		if err != nil {
+			// Only a second failure (the database lost mid-batch, or an
+			// admin edited the movie within milliseconds) gets here.
+			s.logger.ErrorContext(ctx, "voiding a movie of a failed batch", "movie", m.ID, "error", err)
+			continue
+		}
+		s.notify(ctx, Written{ID: m.ID, Revision: tomb.Revision, Deleted: true})
+	}
 }
 
 // replay answers a create whose id already exists.
@@ -528,8 +593,6 @@ func WritableMovieFields() []string {
 	return out
 }
 
-const maxWriteAttempts = 8
-
 // UpdateMovie applies the fields of in named by paths. With an etag the
 // update happens only if it still matches (else ErrETagMismatch); without
 // one, a concurrent write makes it re-read and re-apply, so no update is
@@ -560,16 +623,17 @@ func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, et
 		}
 		dirs = r[0]
 	}
-	for attempt := 0; ; attempt++ {
+	var out *Movie
+	err = s.retryConflicts(ctx, func() error {
 		cur, err := s.store.GetMovie(ctx, in.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if cur.Deleted() {
-			return nil, &NotFoundError{Kind: "movie", ID: in.ID}
+			return &NotFoundError{Kind: "movie", ID: in.ID}
 		}
 		if hasETag && cur.Revision != want {
-			return nil, ErrETagMismatch
+			return ErrETagMismatch
 		}
 		next := cur.Clone()
 		applyMask(next, in, only)
@@ -582,17 +646,24 @@ func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, et
 		err = s.store.ReplaceMovie(wctx, next, cur.Revision)
 		cancel()
 		switch {
-		case err == nil:
-			s.notify(ctx, Written{ID: next.ID, Revision: next.Revision})
-			return next, nil
-		case !errors.Is(err, ErrConflict):
-			return nil, fmt.Errorf("updating movie %s: %w", in.ID, err)
-		case hasETag:
-			return nil, ErrETagMismatch
-		case attempt+1 >= maxWriteAttempts:
-			return nil, fmt.Errorf("updating movie %s: %w", in.ID, err)
+		case errors.Is(err, ErrConflict) && hasETag:
+			return ErrETagMismatch
+		case errors.Is(err, ErrConflict):
+			return err
+		case err != nil:
+			return fmt.Errorf("updating movie %s: %w", in.ID, err)
 		}
+		out = next
+		return nil
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil, fmt.Errorf("updating movie %s: %w", in.ID, err)
 	}
+	if err != nil {
+		return nil, err
+	}
+	s.notify(ctx, Written{ID: out.ID, Revision: out.Revision})
+	return out, nil
 }
 
 func applyMask(dst, src *Movie, only map[string]bool) {
@@ -642,7 +713,8 @@ func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
+	var tomb *Movie
+	err = s.retryConflicts(ctx, func() error {
 		cur, err := s.store.GetMovie(ctx, id)
 		if err != nil {
 			return err
@@ -654,23 +726,30 @@ func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
 			return ErrETagMismatch
 		}
 		ts := s.stamp(cur.UpdateTime)
-		tomb := &Movie{ID: cur.ID, Title: cur.Title, RequestID: cur.RequestID, Revision: cur.Revision + 1,
+		next := &Movie{ID: cur.ID, Title: cur.Title, RequestID: cur.RequestID, Revision: cur.Revision + 1,
 			CreateTime: cur.CreateTime, UpdateTime: ts, DeleteTime: &ts}
 		wctx, cancel := s.writeCtx(ctx)
-		err = s.store.ReplaceMovie(wctx, tomb, cur.Revision)
+		err = s.store.ReplaceMovie(wctx, next, cur.Revision)
 		cancel()
 		switch {
-		case err == nil:
-			s.notify(ctx, Written{ID: id, Revision: tomb.Revision, Deleted: true})
-			return nil
-		case !errors.Is(err, ErrConflict):
-			return fmt.Errorf("deleting movie %s: %w", id, err)
-		case hasETag:
+		case errors.Is(err, ErrConflict) && hasETag:
 			return ErrETagMismatch
-		case attempt+1 >= maxWriteAttempts:
+		case errors.Is(err, ErrConflict):
+			return err
+		case err != nil:
 			return fmt.Errorf("deleting movie %s: %w", id, err)
 		}
+		tomb = next
+		return nil
+	})
+	if errors.Is(err, ErrConflict) {
+		return fmt.Errorf("deleting movie %s: %w", id, err)
 	}
+	if err != nil {
+		return err
+	}
+	s.notify(ctx, Written{ID: id, Revision: tomb.Revision, Deleted: true})
+	return nil
 }
 
 // ListGenres returns every genre with its live movie count, most common

@@ -81,6 +81,7 @@ type movieDoc struct {
 	UpdateTime     time.Time        `bson:"update_time"`
 	DeleteTime     *time.Time       `bson:"delete_time,omitempty"`
 	RequestID      string           `bson:"request_id,omitempty"`
+	Voided         bool             `bson:"voided,omitempty"`
 }
 
 func toDoc(m *movie.Movie) *movieDoc {
@@ -89,6 +90,7 @@ func toDoc(m *movie.Movie) *movieDoc {
 		Year: m.Year, RuntimeMinutes: m.RuntimeMinutes, Genres: m.Genres, Cast: m.Cast,
 		IMDbScore: m.IMDbScore, Votes: m.Votes, Popularity: m.Popularity, Revision: m.Revision,
 		CreateTime: m.CreateTime.UTC(), UpdateTime: m.UpdateTime.UTC(), DeleteTime: m.DeleteTime, RequestID: m.RequestID,
+		Voided: m.Voided,
 	}
 	for _, r := range m.Directors {
 		d.Directors = append(d.Directors, directorRefDoc(r))
@@ -101,6 +103,7 @@ func fromDoc(d *movieDoc) *movie.Movie {
 		ID: d.ID, Title: d.Title, OriginalTitle: d.OriginalTitle, Year: d.Year, RuntimeMinutes: d.RuntimeMinutes,
 		Genres: d.Genres, Cast: d.Cast, IMDbScore: d.IMDbScore, Votes: d.Votes, Popularity: d.Popularity,
 		Revision: d.Revision, CreateTime: d.CreateTime.UTC(), UpdateTime: d.UpdateTime.UTC(), RequestID: d.RequestID,
+		Voided: d.Voided,
 	}
 	if d.DeleteTime != nil {
 		t := d.DeleteTime.UTC()
