@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"strings"
 	"testing"
 	"time"
@@ -116,11 +117,18 @@ func benchMovie(run string, i int) *catalogv1.Movie {
 // same run, the importer's path (BatchCreateMovies of 100 movies through
 // the gRPC API over TCP, with request ids as the importer sends them) with
 // raw mongo-driver InsertMany of 100 documents of the same shape into a
-// collection carrying the same indexes as movies. It reports docs/s for
+// collection carrying the same indexes as movies, one call at a time and
+// with the importer's default of 4 calls in flight. It reports docs/s for
 // both and their ratio; the importer must reach at least 0.7. The change
 // feed runs with its deployed settings (the test harness polls every 50ms,
 // which on FerretDB re-scans the growing collection 20 times a second).
 func BenchmarkBatchCreateVsInsertMany(b *testing.B) {
+	for _, workers := range []int{1, 4} {
+		b.Run(fmt.Sprint("workers=", workers), func(b *testing.B) { benchBatchCreateVsInsertMany(b, workers) })
+	}
+}
+
+func benchBatchCreateVsInsertMany(b *testing.B, workers int) {
 	const batch = 100
 	e := start(b, func(c *app.Config) { c.Changes = app.DefaultConfig().Changes })
 	ctx := b.Context()
@@ -176,28 +184,34 @@ func BenchmarkBatchCreateVsInsertMany(b *testing.B) {
 		}
 		return req
 	}
+	// Each round runs workers calls of one side at once, then of the other,
+	// alternating so both see collections of the same size.
+	inParallel := func(call int, f func(call int) error) time.Duration {
+		var g errgroup.Group
+		t0 := time.Now()
+		for w := range workers {
+			g.Go(func() error { return f(call + w) })
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
 	var rawTime, apiTime time.Duration
 	call := 0
 	for b.Loop() {
-		// Alternate the two so both see collections of the same size.
-		docs := rawDocs(call)
-		req := apiReq(call)
-		t0 := time.Now()
-		if _, err := raw.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		resp, err := e.client.BatchCreateMovies(admin, req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		if len(resp.GetMovies()) != batch {
-			b.Fatalf("got %d movies, want %d", len(resp.GetMovies()), batch)
-		}
-		rawTime += t1.Sub(t0)
-		apiTime += t2.Sub(t1)
-		call++
+		rawTime += inParallel(call, func(c int) error {
+			_, err := raw.InsertMany(ctx, rawDocs(c), options.InsertMany().SetOrdered(false))
+			return err
+		})
+		apiTime += inParallel(call, func(c int) error {
+			resp, err := e.client.BatchCreateMovies(admin, apiReq(c))
+			if err == nil && len(resp.GetMovies()) != batch {
+				err = fmt.Errorf("got %d movies, want %d", len(resp.GetMovies()), batch)
+			}
+			return err
+		})
+		call += workers
 	}
 	docs := float64(call * batch)
 	rawRate := docs / rawTime.Seconds()
