@@ -250,6 +250,10 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 		return nil
 	})
 	g.Go(func() error {
+		svc.RunGenreRecount(gctx, cfg.Changes.GenreRecountInterval)
+		return nil
+	})
+	g.Go(func() error {
 		if err := svc.ResumePendingRenames(gctx); err != nil && gctx.Err() == nil {
 			logger.ErrorContext(gctx, "resuming director renames", "error", err)
 		}

@@ -138,6 +138,9 @@ func Run(ctx context.Context, c *mongodb.Client, opts Options) error {
 		}
 		logger.InfoContext(ctx, "indexes ensured", "collection", cmd.Cmd[0].Value)
 	}
+	if err := seedGenreCounts(ctx, mongostore.New(c), logger); err != nil {
+		return err
+	}
 	if c.Engine != mongodb.EngineMongos {
 		if len(opts.Zones) > 0 {
 			logger.WarnContext(ctx, "shard zones configured but the engine is not a mongos; ignoring them", "engine", string(c.Engine))
@@ -153,6 +156,23 @@ func Run(ctx context.Context, c *mongodb.Client, opts Options) error {
 		logger.InfoContext(ctx, "sharding command applied", "command", cmd.Cmd[0].Key, "target", cmd.Cmd[0].Value,
 			"already", err != nil)
 	}
+	return nil
+}
+
+// seedGenreCounts counts the genres of a catalogue that has no maintained
+// counts yet (one that predates them), before any replica serves them.
+func seedGenreCounts(ctx context.Context, store *mongostore.Store, logger *slog.Logger) error {
+	if _, stored, err := store.GenreCounts(ctx); err != nil || stored {
+		return err
+	}
+	gs, err := store.CountGenres(ctx)
+	if err != nil {
+		return fmt.Errorf("counting genres: %w", err)
+	}
+	if err := store.SetGenreCounts(ctx, gs); err != nil {
+		return err
+	}
+	logger.InfoContext(ctx, "genre counts seeded", "genres", len(gs))
 	return nil
 }
 

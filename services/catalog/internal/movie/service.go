@@ -32,8 +32,8 @@ type Service struct {
 	observers    []func(context.Context, Written)
 	logger       *slog.Logger
 
-	// genres memoises ListGenres: counting scans every live movie, so at
-	// 25 million movies it must not run per request.
+	// genres memoises ListGenres, so a burst of requests reads the stored
+	// counts once.
 	genresMu  sync.Mutex
 	genres    []GenreCount
 	genresAt  time.Time
@@ -75,7 +75,7 @@ func NewService(store Store, tokens *Tokens, opts ...Option) (*Service, error) {
 	s := &Service{
 		store: store, reads: store, planner: p, tokens: tokens,
 		now: time.Now, writeTimeout: 5 * time.Second, logger: slog.New(slog.DiscardHandler),
-		genresTTL: 30 * time.Second,
+		genresTTL: 5 * time.Second,
 	}
 	for _, o := range opts {
 		o(s)
@@ -354,10 +354,13 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 		return nil, failure
 	}
 	written := make([]Written, len(created))
+	genres := map[string]int64{}
 	for k, m := range created {
 		written[k] = Written{ID: m.ID, Revision: m.Revision}
+		genreDelta(genres, nil, m)
 	}
 	s.notify(ctx, written...)
+	s.countGenres(ctx, genres)
 	return results, nil
 }
 
@@ -623,7 +626,7 @@ func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, et
 		}
 		dirs = r[0]
 	}
-	var out *Movie
+	var prev, out *Movie
 	err = s.retryConflicts(ctx, func() error {
 		cur, err := s.store.GetMovie(ctx, in.ID)
 		if err != nil {
@@ -653,7 +656,7 @@ func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, et
 		case err != nil:
 			return fmt.Errorf("updating movie %s: %w", in.ID, err)
 		}
-		out = next
+		prev, out = cur, next
 		return nil
 	})
 	if errors.Is(err, ErrConflict) {
@@ -663,6 +666,9 @@ func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, et
 		return nil, err
 	}
 	s.notify(ctx, Written{ID: out.ID, Revision: out.Revision})
+	genres := map[string]int64{}
+	genreDelta(genres, prev, out)
+	s.countGenres(ctx, genres)
 	return out, nil
 }
 
@@ -713,7 +719,7 @@ func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
 	if err != nil {
 		return err
 	}
-	var tomb *Movie
+	var prev, tomb *Movie
 	err = s.retryConflicts(ctx, func() error {
 		cur, err := s.store.GetMovie(ctx, id)
 		if err != nil {
@@ -739,7 +745,7 @@ func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
 		case err != nil:
 			return fmt.Errorf("deleting movie %s: %w", id, err)
 		}
-		tomb = next
+		prev, tomb = cur, next
 		return nil
 	})
 	if errors.Is(err, ErrConflict) {
@@ -749,30 +755,8 @@ func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
 		return err
 	}
 	s.notify(ctx, Written{ID: id, Revision: tomb.Revision, Deleted: true})
+	genres := map[string]int64{}
+	genreDelta(genres, prev, tomb)
+	s.countGenres(ctx, genres)
 	return nil
-}
-
-// ListGenres returns every genre with its live movie count, most common
-// first. Counts may lag writes by the memo's TTL (30s by default).
-func (s *Service) ListGenres(ctx context.Context) ([]GenreCount, error) {
-	s.genresMu.Lock()
-	defer s.genresMu.Unlock()
-	if s.genres != nil && s.now().Sub(s.genresAt) < s.genresTTL {
-		return slices.Clone(s.genres), nil
-	}
-	gs, err := s.store.Genres(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("counting genres: %w", err)
-	}
-	sort.Slice(gs, func(i, j int) bool {
-		if gs[i].Count != gs[j].Count {
-			return gs[i].Count > gs[j].Count
-		}
-		return gs[i].Name < gs[j].Name
-	})
-	if gs == nil {
-		gs = []GenreCount{}
-	}
-	s.genres, s.genresAt = gs, s.now()
-	return slices.Clone(gs), nil
 }

@@ -26,8 +26,17 @@ type Store interface {
 	ReplaceMovie(ctx context.Context, m *Movie, prevRevision int64) error
 	// ListMovies runs a planned query over live movies.
 	ListMovies(ctx context.Context, q *Query) ([]*Movie, error)
-	// Genres counts live movies per genre.
-	Genres(ctx context.Context) ([]GenreCount, error)
+	// CountGenres counts live movies per genre by reading every one of
+	// them: only for a recount.
+	CountGenres(ctx context.Context) ([]GenreCount, error)
+	// GenreCounts returns the maintained per-genre counts above zero, and
+	// whether any count has been stored yet.
+	GenreCounts(ctx context.Context) ([]GenreCount, bool, error)
+	// AddGenreCounts adds deltas to the maintained counts.
+	AddGenreCounts(ctx context.Context, deltas map[string]int64) error
+	// SetGenreCounts makes the maintained counts exactly counts (genres
+	// not in it count zero).
+	SetGenreCounts(ctx context.Context, counts []GenreCount) error
 	// MoviesByDirector returns live movies embedding directorID, by _id,
 	// after afterID.
 	MoviesByDirector(ctx context.Context, directorID, afterID string, limit int) ([]*Movie, error)

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -29,14 +30,16 @@ import (
 
 // Collection names.
 const (
-	MoviesCollection    = "movies"
-	DirectorsCollection = "directors"
+	MoviesCollection      = "movies"
+	DirectorsCollection   = "directors"
+	GenreCountsCollection = "genre_counts"
 )
 
 // Store implements movie.Store and feed.Source.
 type Store struct {
-	movies    *mongo.Collection
-	directors *mongo.Collection
+	movies      *mongo.Collection
+	directors   *mongo.Collection
+	genreCounts *mongo.Collection
 	// feedMovies reads the change feed from the primary: a lagging
 	// secondary would show a write later than the settle window allows.
 	feedMovies *mongo.Collection
@@ -51,10 +54,11 @@ var (
 // New returns a Store over c's database.
 func New(c *mongodb.Client) *Store {
 	return &Store{
-		movies:     c.DB.Collection(MoviesCollection),
-		directors:  c.DB.Collection(DirectorsCollection),
-		feedMovies: c.DB.Collection(MoviesCollection, options.Collection().SetReadPreference(readpref.Primary())),
-		locks:      c.Locks,
+		movies:      c.DB.Collection(MoviesCollection),
+		directors:   c.DB.Collection(DirectorsCollection),
+		genreCounts: c.DB.Collection(GenreCountsCollection),
+		feedMovies:  c.DB.Collection(MoviesCollection, options.Collection().SetReadPreference(readpref.Primary())),
+		locks:       c.Locks,
 	}
 }
 
@@ -320,8 +324,9 @@ func MovieSort(q *movie.Query) bson.D {
 }
 
 // Genres implements movie.Store with $unwind and $group $sum, which
-// FerretDB supports.
-func (s *Store) Genres(ctx context.Context) ([]movie.GenreCount, error) {
+// CountGenres implements movie.Store: one aggregation over every live
+// movie, for the occasional recount only.
+func (s *Store) CountGenres(ctx context.Context) ([]movie.GenreCount, error) {
 	cur, err := s.movies.Aggregate(ctx, mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{live}}},
 		{{Key: "$unwind", Value: "$genres"}},
@@ -330,6 +335,10 @@ func (s *Store) Genres(ctx context.Context) ([]movie.GenreCount, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeGenreCounts(ctx, cur)
+}
+
+func decodeGenreCounts(ctx context.Context, cur *mongo.Cursor) ([]movie.GenreCount, error) {
 	var rows []struct {
 		Name  string `bson:"_id"`
 		Count int64  `bson:"count"`
@@ -342,6 +351,80 @@ func (s *Store) Genres(ctx context.Context) ([]movie.GenreCount, error) {
 		out[i] = movie.GenreCount{Name: r.Name, Count: r.Count}
 	}
 	return out, nil
+}
+
+// GenreCounts implements movie.Store.
+func (s *Store) GenreCounts(ctx context.Context) ([]movie.GenreCount, bool, error) {
+	cur, err := s.genreCounts.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, false, fmt.Errorf("reading genre counts: %w", err)
+	}
+	all, err := decodeGenreCounts(ctx, cur)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading genre counts: %w", err)
+	}
+	out := all[:0]
+	for _, g := range all {
+		if g.Count > 0 {
+			out = append(out, g)
+		}
+	}
+	return out, len(all) > 0, nil
+}
+
+// genreBulk bounds the updates per BulkWrite: FerretDB stalls on larger
+// bulks of updates.
+const genreBulk = 20
+
+// AddGenreCounts implements movie.Store: an upserted $inc per genre. The
+// per-document locks make the increments atomic on FerretDB; genres are
+// locked in sorted order, so two writers never wait on each other in a
+// cycle.
+func (s *Store) AddGenreCounts(ctx context.Context, deltas map[string]int64) error {
+	return s.writeGenreCounts(ctx, deltas, "$inc")
+}
+
+// SetGenreCounts implements movie.Store.
+func (s *Store) SetGenreCounts(ctx context.Context, counts []movie.GenreCount) error {
+	set := make(map[string]int64, len(counts))
+	names := make([]string, 0, len(counts))
+	for _, g := range counts {
+		set[g.Name] = g.Count
+		names = append(names, g.Name)
+	}
+	if err := s.writeGenreCounts(ctx, set, "$set"); err != nil {
+		return err
+	}
+	_, err := s.genreCounts.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$nin", Value: names}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "count", Value: int64(0)}}}})
+	if err != nil {
+		return fmt.Errorf("zeroing genres without movies: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) writeGenreCounts(ctx context.Context, values map[string]int64, op string) error {
+	names := make([]string, 0, len(values))
+	for g, v := range values {
+		if v != 0 || op == "$set" {
+			names = append(names, g)
+		}
+	}
+	slices.Sort(names)
+	for len(names) > 0 {
+		chunk := names[:min(genreBulk, len(names))]
+		names = names[len(chunk):]
+		models := make([]mongo.WriteModel, len(chunk))
+		for i, g := range chunk {
+			defer s.locks.Lock(GenreCountsCollection + "/" + g)()
+			models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: g}}).
+				SetUpdate(bson.D{{Key: op, Value: bson.D{{Key: "count", Value: values[g]}}}}).SetUpsert(true)
+		}
+		if _, err := s.genreCounts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			return fmt.Errorf("updating genre counts: %w", err)
+		}
+	}
+	return nil
 }
 
 // MoviesByDirector implements movie.Store.

@@ -1,0 +1,103 @@
+package movie_test
+
+import (
+	"errors"
+	"maps"
+	"testing"
+
+	"github.com/marquee-dev/marquee/services/catalog/internal/bootstrap"
+	"github.com/marquee-dev/marquee/services/catalog/internal/movie"
+	"github.com/marquee-dev/marquee/services/catalog/internal/movie/mongostore"
+	"github.com/marquee-dev/marquee/services/platform/testenv"
+)
+
+func genreMap(t *testing.T, svc *movie.Service) map[string]int64 {
+	t.Helper()
+	gs, err := svc.ListGenres(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, g := range gs {
+		out[g.Name] = g.Count
+	}
+	return out
+}
+
+// TestGenreCountsFollowWrites: the maintained counts match the live movies
+// after creates, a failed batch, genre updates and deletes; a recount
+// repairs drift; and bootstrap seeds counts for a catalogue without them.
+func TestGenreCountsFollowWrites(t *testing.T) {
+	c := testenv.Mongo(t)
+	if err := bootstrap.Run(t.Context(), c, bootstrap.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	store := mongostore.New(c)
+	svc, err := movie.NewService(store, movie.NewTokens([]byte("k")), movie.WithGenresTTL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	want := func(w map[string]int64, when string) {
+		t.Helper()
+		if got := genreMap(t, svc); !maps.Equal(got, w) {
+			t.Fatalf("%s: genres %v, want %v", when, got, w)
+		}
+	}
+	want(map[string]int64{}, "empty")
+
+	res, err := svc.BatchCreateMovies(ctx, []movie.CreateRequest{
+		{Movie: &movie.Movie{Title: "A", Genres: []string{"drama", "Comedy"}}, RequestID: "a"},
+		{Movie: &movie.Movie{Title: "B", Genres: []string{"Drama"}}, RequestID: "b"},
+		{Movie: &movie.Movie{Title: "C"}, RequestID: "c"},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Drama": 2, "Comedy": 1}, "after creates")
+
+	// A replay counts nothing; a failed batch counts nothing.
+	if _, err := svc.CreateMovie(ctx, &movie.Movie{Title: "B", Genres: []string{"Drama"}}, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteMovie(ctx, res[2].Movie.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.BatchCreateMovies(ctx, []movie.CreateRequest{
+		{Movie: &movie.Movie{Title: "D", Genres: []string{"Horror"}}, RequestID: "d"},
+		{Movie: &movie.Movie{Title: "C"}, RequestID: "c"},
+	}, "")
+	if !errors.Is(err, movie.ErrAlreadyExists) {
+		t.Fatalf("batch replaying a deleted create: %v", err)
+	}
+	want(map[string]int64{"Drama": 2, "Comedy": 1}, "after a replay and a failed batch")
+
+	if _, err := svc.UpdateMovie(ctx, &movie.Movie{ID: res[0].Movie.ID, Genres: []string{"Comedy", "Western"}}, []string{"genres"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Drama": 1, "Comedy": 1, "Western": 1}, "after a genre update")
+	if err := svc.DeleteMovie(ctx, res[1].Movie.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Comedy": 1, "Western": 1}, "after a delete")
+
+	// Drift (a crash between the movie write and the count write) is
+	// repaired by a recount.
+	if err := store.AddGenreCounts(ctx, map[string]int64{"Comedy": 5, "Noir": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RecountGenres(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Comedy": 1, "Western": 1}, "after a recount")
+
+	// A catalogue without stored counts gets them from bootstrap.
+	if _, err := c.DB.Collection(mongostore.GenreCountsCollection).DeleteMany(ctx, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{}, "counts dropped")
+	if err := bootstrap.Run(ctx, c, bootstrap.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Comedy": 1, "Western": 1}, "after bootstrap")
+}
