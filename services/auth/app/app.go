@@ -10,11 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	authv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/auth/v1"
@@ -26,12 +24,12 @@ import (
 	"github.com/marquee-dev/marquee/services/auth/internal/throttle"
 	"github.com/marquee-dev/marquee/services/auth/internal/token"
 	tokenstore "github.com/marquee-dev/marquee/services/auth/internal/token/mongostore"
-	"github.com/marquee-dev/marquee/services/platform/adminhttp"
 	"github.com/marquee-dev/marquee/services/platform/authn"
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcserver"
 	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/mongodb"
+	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 )
 
@@ -105,18 +103,11 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 		return err
 	}
 
-	tp := o.telemetry
-	if tp == nil {
-		tp, err = telemetry.Setup(ctx, ServiceName, cfg.Telemetry)
-		if err != nil {
-			return fmt.Errorf("setting up telemetry: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			err = errors.Join(err, tp.Shutdown(sctx))
-		}()
+	tp, shutdownTelemetry, err := serve.Telemetry(ctx, ServiceName, cfg.Telemetry, o.telemetry)
+	if err != nil {
+		return err
 	}
+	defer func() { err = errors.Join(err, shutdownTelemetry(ctx)) }()
 
 	mc := o.mongo
 	if mc == nil {
@@ -202,58 +193,32 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	})
 	authv1.RegisterAuthServiceServer(srv, api)
 
-	var lc net.ListenConfig
-	grpcLis, err := lc.Listen(ctx, "tcp", cfg.GRPCAddr)
+	lis, err := serve.Listen(ctx, cfg.GRPCAddr, cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.GRPCAddr, err)
+		return err
 	}
-	var adminLis net.Listener
-	if cfg.AdminAddr != "" {
-		adminLis, err = lc.Listen(ctx, "tcp", cfg.AdminAddr)
-		if err != nil {
-			_ = grpcLis.Close()
-			return fmt.Errorf("listening on %s: %w", cfg.AdminAddr, err)
-		}
-	}
-	adminAddr := ""
-	if adminLis != nil {
-		adminAddr = adminLis.Addr().String()
-	}
-	logger.InfoContext(ctx, "serving", slog.String("grpc_addr", grpcLis.Addr().String()), slog.String("admin_addr", adminAddr))
-	if o.onListening != nil {
-		o.onListening(grpcLis.Addr().String(), adminAddr)
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(gctx, grpcLis) })
-	if adminLis != nil {
-		g.Go(func() error {
-			return adminhttp.Serve(gctx, adminLis, tp.MetricsHandler(), func(ctx context.Context) error {
-				return mc.Ping(ctx, nil)
-			})
-		})
-	}
-	g.Go(func() error {
-		keys.Run(gctx, min(cfg.KeyRotationInterval/10, time.Minute))
-		return nil
+	return serve.Run(ctx, logger, lis, o.onListening, []serve.Task{
+		func(ctx context.Context) error { return srv.Serve(ctx, lis.Main) },
+		serve.Admin(lis, tp.MetricsHandler(), func(ctx context.Context) error { return mc.Ping(ctx, nil) }),
+		serve.Job(func(ctx context.Context) { keys.Run(ctx, min(cfg.KeyRotationInterval/10, time.Minute)) }),
+		serve.Job(func(ctx context.Context) { cleanupRefreshTokens(ctx, refresher, logger) }),
 	})
-	g.Go(func() error {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-				if err := refresher.Cleanup(gctx); err != nil && gctx.Err() == nil {
-					logger.ErrorContext(gctx, "deleting expired refresh tokens", "error", err)
-				}
+}
+
+// cleanupRefreshTokens deletes expired refresh tokens hourly until ctx ends.
+func cleanupRefreshTokens(ctx context.Context, refresher *token.Refresher, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := refresher.Cleanup(ctx); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, "deleting expired refresh tokens", "error", err)
 			}
 		}
-	})
-	err = g.Wait()
-	logger.InfoContext(context.WithoutCancel(ctx), "stopped")
-	return err
+	}
 }
 
 // keyEncryptionKey parses auth.key_encryption_key, or makes a key for this

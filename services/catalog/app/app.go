@@ -10,12 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	catalogv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/catalog/v1"
@@ -25,13 +23,13 @@ import (
 	"github.com/marquee-dev/marquee/services/catalog/internal/grpcapi"
 	"github.com/marquee-dev/marquee/services/catalog/internal/movie"
 	"github.com/marquee-dev/marquee/services/catalog/internal/movie/mongostore"
-	"github.com/marquee-dev/marquee/services/platform/adminhttp"
 	"github.com/marquee-dev/marquee/services/platform/authn"
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcclient"
 	"github.com/marquee-dev/marquee/services/platform/grpcserver"
 	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/mongodb"
+	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 )
 
@@ -134,18 +132,11 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 		logger.WarnContext(ctx, "catalog.page_token_key is empty: using the public development key; set a shared secret in production")
 	}
 
-	tp := o.telemetry
-	if tp == nil {
-		tp, err = telemetry.Setup(ctx, ServiceName, cfg.Telemetry)
-		if err != nil {
-			return fmt.Errorf("setting up telemetry: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			err = errors.Join(err, tp.Shutdown(sctx))
-		}()
+	tp, shutdownTelemetry, err := serve.Telemetry(ctx, ServiceName, cfg.Telemetry, o.telemetry)
+	if err != nil {
+		return err
 	}
+	defer func() { err = errors.Join(err, shutdownTelemetry(ctx)) }()
 	mc, closeMongo, err := connect(ctx, cfg, o, tp)
 	if err != nil {
 		return err
@@ -209,59 +200,22 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	srv := grpcserverNew(logger, tp, verifier)
 	catalogv1.RegisterCatalogServiceServer(srv, grpcapi.New(svc, changes, store, logger))
 
-	var lc net.ListenConfig
-	grpcLis, err := lc.Listen(ctx, "tcp", cfg.GRPCAddr)
+	lis, err := serve.Listen(ctx, cfg.GRPCAddr, cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.GRPCAddr, err)
+		return err
 	}
-	var adminLis net.Listener
-	if cfg.AdminAddr != "" {
-		adminLis, err = lc.Listen(ctx, "tcp", cfg.AdminAddr)
-		if err != nil {
-			_ = grpcLis.Close()
-			return fmt.Errorf("listening on %s: %w", cfg.AdminAddr, err)
-		}
-	}
-	adminAddr := ""
-	if adminLis != nil {
-		adminAddr = adminLis.Addr().String()
-	}
-	logger.InfoContext(ctx, "serving", slog.String("grpc_addr", grpcLis.Addr().String()), slog.String("admin_addr", adminAddr),
-		slog.String("engine", string(mc.Engine)))
-	if o.onListening != nil {
-		o.onListening(grpcLis.Addr().String(), adminAddr)
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(gctx, grpcLis) })
-	if adminLis != nil {
-		g.Go(func() error {
-			return adminhttp.Serve(gctx, adminLis, tp.MetricsHandler(), func(ctx context.Context) error {
-				return mc.Ping(ctx, nil)
-			})
-		})
-	}
-	g.Go(func() error {
-		reads.Follow(gctx, cacheFeed)
-		return nil
-	})
-	g.Go(func() error {
-		changes.RunPurger(gctx, cfg.Changes.PurgeInterval)
-		return nil
-	})
-	g.Go(func() error {
-		svc.RunGenreRecount(gctx, cfg.Changes.GenreRecountInterval)
-		return nil
-	})
-	g.Go(func() error {
-		if err := svc.ResumePendingRenames(gctx); err != nil && gctx.Err() == nil {
-			logger.ErrorContext(gctx, "resuming director renames", "error", err)
-		}
-		return nil
-	})
-	err = g.Wait()
-	logger.InfoContext(context.WithoutCancel(ctx), "stopped")
-	return err
+	return serve.Run(ctx, logger, lis, o.onListening, []serve.Task{
+		func(ctx context.Context) error { return srv.Serve(ctx, lis.Main) },
+		serve.Admin(lis, tp.MetricsHandler(), func(ctx context.Context) error { return mc.Ping(ctx, nil) }),
+		serve.Job(func(ctx context.Context) { reads.Follow(ctx, cacheFeed) }),
+		serve.Job(func(ctx context.Context) { changes.RunPurger(ctx, cfg.Changes.PurgeInterval) }),
+		serve.Job(func(ctx context.Context) { svc.RunGenreRecount(ctx, cfg.Changes.GenreRecountInterval) }),
+		serve.Job(func(ctx context.Context) {
+			if err := svc.ResumePendingRenames(ctx); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, "resuming director renames", "error", err)
+			}
+		}),
+	}, slog.String("engine", string(mc.Engine)))
 }
 
 func grpcserverNew(logger *slog.Logger, tp *telemetry.Provider, v *authn.Verifier) *grpcserver.Server {

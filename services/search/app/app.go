@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,12 +18,12 @@ import (
 
 	catalogv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/catalog/v1"
 	searchv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/search/v1"
-	"github.com/marquee-dev/marquee/services/platform/adminhttp"
 	"github.com/marquee-dev/marquee/services/platform/authn"
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcclient"
 	"github.com/marquee-dev/marquee/services/platform/grpcserver"
 	"github.com/marquee-dev/marquee/services/platform/logging"
+	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 	"github.com/marquee-dev/marquee/services/search/internal/analysis"
 	"github.com/marquee-dev/marquee/services/search/internal/grpcapi"
@@ -122,13 +120,14 @@ func WithCatalogCredentials(c credentials.PerRPCCredentials) Option {
 }
 
 type deps struct {
-	log      *slog.Logger
-	tp       *telemetry.Provider
-	idx      *bleveindex.Index
-	catalog  catalogv1.CatalogServiceClient
-	syncer   *searchsync.Syncer
-	closers  []func() error
-	ownTelem bool
+	log     *slog.Logger
+	tp      *telemetry.Provider
+	idx     *bleveindex.Index
+	catalog catalogv1.CatalogServiceClient
+	syncer  *searchsync.Syncer
+	closers []func() error
+	// shutdownTelemetry flushes telemetry this process set up.
+	shutdownTelemetry func(context.Context) error
 }
 
 func (d *deps) close(ctx context.Context) error {
@@ -136,10 +135,8 @@ func (d *deps) close(ctx context.Context) error {
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		errs = append(errs, d.closers[i]())
 	}
-	if d.ownTelem {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		errs = append(errs, d.tp.Shutdown(sctx))
+	if d.shutdownTelemetry != nil {
+		errs = append(errs, d.shutdownTelemetry(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -147,16 +144,13 @@ func (d *deps) close(ctx context.Context) error {
 // setup opens the index (empty when fresh) and the clients both commands
 // need.
 func setup(ctx context.Context, cfg Config, o *options, fresh bool) (*deps, error) {
-	d := &deps{log: o.logger, tp: o.telemetry}
+	d := &deps{log: o.logger}
 	if d.log == nil {
 		d.log = logging.New(os.Stderr, cfg.Log)
 	}
-	if d.tp == nil {
-		tp, err := telemetry.Setup(ctx, "search", cfg.Telemetry)
-		if err != nil {
-			return nil, fmt.Errorf("setting up telemetry: %w", err)
-		}
-		d.tp, d.ownTelem = tp, true
+	var err error
+	if d.tp, d.shutdownTelemetry, err = serve.Telemetry(ctx, "search", cfg.Telemetry, o.telemetry); err != nil {
+		return nil, err
 	}
 	d.log.Info("starting search", "config", config.Redacted(&cfg))
 	idx, err := bleveindex.Open(ctx, bleveindex.Options{Dir: cfg.indexDir(), Partitions: cfg.Search.Partitions, Logger: d.log, Fresh: fresh})
@@ -217,14 +211,9 @@ func Run(ctx context.Context, cfg Config, opts ...Option) error {
 	}
 	defer func() { _ = d.close(ctx) }()
 
-	grpcLis, err := net.Listen("tcp", cfg.Search.GRPCAddr)
+	lis, err := serve.Listen(ctx, cfg.Search.GRPCAddr, cfg.Search.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Search.GRPCAddr, err)
-	}
-	adminLis, err := net.Listen("tcp", cfg.Search.AdminAddr)
-	if err != nil {
-		_ = grpcLis.Close()
-		return fmt.Errorf("listening on %s: %w", cfg.Search.AdminAddr, err)
+		return err
 	}
 
 	secret := []byte(cfg.Search.PageTokenSecret)
@@ -241,35 +230,17 @@ func Run(ctx context.Context, cfg Config, opts ...Option) error {
 		SearchTimeout: cfg.Search.SearchTimeout, Logger: d.log,
 	}))
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	run := func(name string, fn func() error) {
-		wg.Go(func() {
-			if err := fn(); err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel(err)
+	return serve.Run(ctx, d.log, lis, o.onListening, []serve.Task{
+		func(ctx context.Context) error { return srv.Serve(ctx, lis.Main) },
+		serve.Admin(lis, d.tp.MetricsHandler(), d.syncer.Ready),
+		func(ctx context.Context) error {
+			if err := d.syncer.Run(ctx); err != nil {
+				return fmt.Errorf("sync: %w", err)
 			}
-		})
-	}
-	run("grpc server", func() error { return srv.Serve(ctx, grpcLis) })
-	run("admin server", func() error {
-		return adminhttp.Serve(ctx, adminLis, d.tp.MetricsHandler(), d.syncer.Ready)
+			return nil
+		},
+		serve.Job(func(ctx context.Context) { reportHealth(ctx, srv, d.syncer) }),
 	})
-	run("sync", func() error { return d.syncer.Run(ctx) })
-	wg.Go(func() { reportHealth(ctx, srv, d.syncer) })
-	if o.onListening != nil {
-		o.onListening(grpcLis.Addr().String(), adminLis.Addr().String())
-	}
-	d.log.Info("search serving", "grpc_addr", grpcLis.Addr().String(), "admin_addr", adminLis.Addr().String())
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
 }
 
 // reportHealth mirrors readiness into the gRPC health service, so gRPC

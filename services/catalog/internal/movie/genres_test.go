@@ -2,7 +2,9 @@ package movie_test
 
 import (
 	"errors"
+	"fmt"
 	"maps"
+	"sync"
 	"testing"
 
 	"github.com/marquee-dev/marquee/services/catalog/internal/bootstrap"
@@ -55,6 +57,38 @@ func TestGenreCountsFollowWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(map[string]int64{"Drama": 2, "Comedy": 1}, "after creates")
+
+	// More genres than one bulk write of counts holds, from concurrent
+	// batches.
+	many := []string{"Action", "Adventure", "Animation", "Biography", "Crime", "Documentary", "Family", "Fantasy",
+		"History", "Music", "Musical", "Mystery", "Romance", "Sport", "Thriller", "War", "Noir", "Sci-Fi", "Short", "Talk-Show"}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			var reqs []movie.CreateRequest
+			for i, g := range many {
+				reqs = append(reqs, movie.CreateRequest{Movie: &movie.Movie{Title: g, Genres: []string{g, many[(i+w+1)%len(many)]}},
+					RequestID: fmt.Sprint("many/", w, "/", i)})
+			}
+			if _, err := svc.BatchCreateMovies(ctx, reqs, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	manyWant := map[string]int64{"Drama": 2, "Comedy": 1}
+	for _, g := range many {
+		manyWant[g] = 8
+	}
+	want(manyWant, "after concurrent batches with many genres")
+	for w := range 4 {
+		for i := range many {
+			if err := svc.DeleteMovie(ctx, movie.MovieIDForRequest(fmt.Sprint("many/", w, "/", i)), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want(map[string]int64{"Drama": 2, "Comedy": 1}, "after deleting them")
 
 	// A replay counts nothing; a failed batch counts nothing.
 	if _, err := svc.CreateMovie(ctx, &movie.Movie{Title: "B", Genres: []string{"Drama"}}, "b"); err != nil {
