@@ -64,13 +64,24 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// latency runs op b.N times and reports p50 and p95 in ms, and the mean
-// CPU time per operation.
-func latency(b *testing.B, op func(i int)) {
-	ds := make([]time.Duration, 0, b.N)
+// minSamples is the fewest queries latency times, whatever b.N is: with
+// -benchtime 1x a percentile of one query would say little.
+const minSamples = 200
+
+// latency runs op b.N times (and more, up to minSamples) and reports p50
+// and p95 in ms, and the mean CPU time per operation. It returns the
+// percentiles for the comparison with the plain index.
+func latency(b *testing.B, op func(i int)) percentiles {
+	ds := make([]time.Duration, 0, max(b.N, minSamples))
 	b.ResetTimer()
 	cpu0 := cpuTime()
-	for i := 0; b.Loop(); i++ {
+	i := 0
+	for ; b.Loop(); i++ {
+		t := time.Now()
+		op(i)
+		ds = append(ds, time.Since(t))
+	}
+	for ; i < minSamples; i++ {
 		t := time.Now()
 		op(i)
 		ds = append(ds, time.Since(t))
@@ -80,11 +91,13 @@ func latency(b *testing.B, op func(i int)) {
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(ds)), "cpu-ms/op")
 	slices.Sort(ds)
 	q := func(p float64) float64 {
-		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Nanoseconds()) / 1e6
 	}
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.95), "p95-ms")
+	pc := percentiles{p50: q(0.50), p95: q(0.95)}
+	b.ReportMetric(pc.p50, "p50-ms")
+	b.ReportMetric(pc.p95, "p95-ms")
 	b.ReportMetric(0, "ns/op")
+	return pc
 }
 
 // typo changes one letter of words longer than four letters.
@@ -112,15 +125,78 @@ var benchGenres = []string{"Drama", "Comedy", "Thriller", "Action", "Romance", "
 
 // BenchmarkIndex builds an index of synthetic movies with the offline
 // builder (partitions in parallel) and measures the query kinds of the
-// capacity targets on it.
+// capacity targets on it; then, in the same run, a plain Bleve index of the
+// same movies with the same queries (the "plain" sub-benchmarks), and the
+// ratios of the two ("vs_plain": above 1 where ours is better).
 func BenchmarkIndex(b *testing.B) {
 	for _, n := range benchSizes(b) {
-		b.Run(fmt.Sprintf("movies=%d", n), func(b *testing.B) { benchIndex(b, n) })
+		b.Run(fmt.Sprintf("movies=%d", n), func(b *testing.B) {
+			gen := moviegen.New(42, n)
+			qs := newBenchQueries(gen, n)
+			ours := benchIndex(b, n, gen, qs)
+			var plain *benchFigures
+			b.Run("plain", func(b *testing.B) { plain = benchPlain(b, n, gen, qs) })
+			b.Run("vs_plain", func(b *testing.B) { reportRatios(b, n, ours, plain) })
+		})
 	}
 }
 
-func benchIndex(b *testing.B, n int) {
-	gen := moviegen.New(42, n)
+// benchQuery holds the parameters of one query of each kind, so that both
+// indexes answer the same questions.
+type benchQuery struct {
+	text           string // one or two title words, one with a typo
+	genre          string // the fuzzy query's genre filter
+	fromYear       int    // ... and its year filter (year >= fromYear)
+	discoveryGenre string // the discovery filter: none, or a genre
+	facetsFromYear int    // the facets query's filter (year >= facetsFromYear)
+	prefix         string // a suggest prefix: the start of a lower-cased title
+}
+
+// benchQueryCount is the number of distinct queries of each kind.
+const benchQueryCount = 512
+
+func newBenchQueries(gen *moviegen.Generator, n int) []benchQuery {
+	r := rand.New(rand.NewPCG(7, 7))
+	qs := make([]benchQuery, benchQueryCount)
+	for i := range qs {
+		// What a person types to find a film: one or two of its title's
+		// words of four letters or more, one with a typo. Queries of little
+		// words only ("the") are measured on their own (broad_text_facets).
+		m := gen.Movie(r.IntN(n))
+		words := titleWords(m.GetTitle())
+		for len(words) == 0 {
+			m = gen.Movie(r.IntN(n))
+			words = titleWords(m.GetTitle())
+		}
+		k := min(len(words), 1+r.IntN(2))
+		q := slices.Clone(words[:k])
+		j := r.IntN(k)
+		q[j] = typo(r, q[j])
+		g := benchGenres[r.IntN(len(benchGenres))]
+		qs[i].text, qs[i].genre, qs[i].fromYear = strings.Join(q, " "), g, 1950+r.IntN(50)
+		qs[i].discoveryGenre = []string{"", g}[i%2]
+		qs[i].facetsFromYear = 1950 + r.IntN(60)
+		t := strings.ToLower(m.GetTitle())
+		qs[i].prefix = t[:min(len(t), 2+r.IntN(5))]
+	}
+	return qs
+}
+
+// percentiles are query latencies in ms.
+type percentiles struct{ p50, p95 float64 }
+
+// benchFigures are what the comparison with the plain index needs from one
+// index: zero where a figure was not measured.
+type benchFigures struct {
+	buildDocsPerSec float64
+	diskBytes       int64
+	fuzzy           percentiles
+	discovery       percentiles
+	facets          percentiles
+	suggest         percentiles
+}
+
+func benchIndex(b *testing.B, n int, gen *moviegen.Generator, qs []benchQuery) *benchFigures {
 	// MARQUEE_BENCH_SEARCH_DIR keeps the index between runs (per size), so
 	// query benchmarks can be repeated without rebuilding a million movies.
 	dir := b.TempDir()
@@ -196,33 +272,19 @@ func benchIndex(b *testing.B, n int) {
 		}
 		return r
 	}
-	r := rand.New(rand.NewPCG(7, 7))
 	// Queries are built up front so only the search is timed.
-	const nq = 512
+	nq := len(qs)
 	fuzzy := make([]*query.Request, nq)
 	discovery := make([]*query.Request, nq)
 	facets := make([]*query.Request, nq)
-	prefixes := make([]string, nq)
-	for i := range nq {
-		// What a person types to find a film: one or two of its title's
-		// words of four letters or more, one with a typo. Queries of little
-		// words only ("the") are measured on their own below.
-		m := gen.Movie(r.IntN(n))
-		words := titleWords(m.GetTitle())
-		for len(words) == 0 {
-			m = gen.Movie(r.IntN(n))
-			words = titleWords(m.GetTitle())
+	for i, q := range qs {
+		fuzzy[i] = run(query.Input{Q: q.text, Filter: fmt.Sprintf(`genres:%q AND year >= %d`, q.genre, q.fromYear)})
+		var f string
+		if q.discoveryGenre != "" {
+			f = fmt.Sprintf(`genres:%q`, q.discoveryGenre)
 		}
-		k := min(len(words), 1+r.IntN(2))
-		q := slices.Clone(words[:k])
-		j := r.IntN(k)
-		q[j] = typo(r, q[j])
-		g := benchGenres[r.IntN(len(benchGenres))]
-		fuzzy[i] = run(query.Input{Q: strings.Join(q, " "), Filter: fmt.Sprintf(`genres:%q AND year >= %d`, g, 1950+r.IntN(50))})
-		discovery[i] = run(query.Input{OrderBy: "popularity desc", Filter: []string{"", fmt.Sprintf(`genres:%q`, g)}[i%2]})
-		facets[i] = run(query.Input{Filter: fmt.Sprintf(`year >= %d`, 1950+r.IntN(60)), OrderBy: "imdbScore desc"})
-		t := strings.ToLower(m.GetTitle())
-		prefixes[i] = t[:min(len(t), 2+r.IntN(5))]
+		discovery[i] = run(query.Input{OrderBy: "popularity desc", Filter: f})
+		facets[i] = run(query.Input{Filter: fmt.Sprintf(`year >= %d`, q.facetsFromYear), OrderBy: "imdbScore desc"})
 	}
 	search := func(reqs []*query.Request) func(i int) {
 		return func(i int) {
@@ -231,16 +293,30 @@ func benchIndex(b *testing.B, n int) {
 			}
 		}
 	}
-	b.Run("fuzzy_text_filters", func(b *testing.B) { latency(b, search(fuzzy)) })
-	b.Run("discovery_popularity", func(b *testing.B) { latency(b, search(discovery)) })
-	b.Run("facets_filtered_discovery", func(b *testing.B) { latency(b, search(facets)) })
+	fig := &benchFigures{diskBytes: disk}
+	if !reuse {
+		fig.buildDocsPerSec = float64(n) / build.Seconds()
+	}
+	b.Run("fuzzy_text_filters", func(b *testing.B) { fig.fuzzy = latency(b, search(fuzzy)) })
+	b.Run("discovery_popularity", func(b *testing.B) { fig.discovery = latency(b, search(discovery)) })
+	b.Run("facets_filtered_discovery", func(b *testing.B) { fig.facets = latency(b, search(facets)) })
 	b.Run("suggest", func(b *testing.B) {
-		latency(b, func(i int) {
-			if _, err := x.Suggest(context.Background(), prefixes[i%nq], 10); err != nil {
+		fig.suggest = latency(b, func(i int) {
+			if _, err := x.Suggest(context.Background(), qs[i%nq].prefix, 10); err != nil {
 				b.Fatal(err)
 			}
 		})
 	})
+	// After the timed runs, so that it warms no cache for them; the plain
+	// index logs the same count.
+	var found int
+	for _, r := range fuzzy[:min(nq, 50)] {
+		if res, err := x.Search(context.Background(), r); err == nil && res.Total > 0 {
+			found++
+		}
+	}
+	b.Logf("fuzzy text with filters: %d of %d sample queries find movies", found, min(nq, 50))
 	broad := run(query.Input{Q: "the"})
 	b.Run("broad_text_facets", func(b *testing.B) { latency(b, func(int) { _, _ = x.Search(context.Background(), broad) }) })
+	return fig
 }
