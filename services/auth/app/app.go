@@ -200,25 +200,9 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	return serve.Run(ctx, logger, lis, o.onListening, []serve.Task{
 		func(ctx context.Context) error { return srv.Serve(ctx, lis.Main) },
 		serve.Admin(lis, tp.MetricsHandler(), func(ctx context.Context) error { return mc.Ping(ctx, nil) }),
-		serve.Job(func(ctx context.Context) { keys.Run(ctx, min(cfg.KeyRotationInterval/10, time.Minute)) }),
-		serve.Job(func(ctx context.Context) { cleanupRefreshTokens(ctx, refresher, logger) }),
+		serve.Every(min(cfg.KeyRotationInterval/10, time.Minute), logger, "maintaining signing keys", keys.Maintain),
+		serve.Every(time.Hour, logger, "deleting expired refresh tokens", refresher.Cleanup),
 	})
-}
-
-// cleanupRefreshTokens deletes expired refresh tokens hourly until ctx ends.
-func cleanupRefreshTokens(ctx context.Context, refresher *token.Refresher, logger *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := refresher.Cleanup(ctx); err != nil && ctx.Err() == nil {
-				logger.ErrorContext(ctx, "deleting expired refresh tokens", "error", err)
-			}
-		}
-	}
 }
 
 // keyEncryptionKey parses auth.key_encryption_key, or makes a key for this

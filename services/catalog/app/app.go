@@ -208,8 +208,16 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 		func(ctx context.Context) error { return srv.Serve(ctx, lis.Main) },
 		serve.Admin(lis, tp.MetricsHandler(), func(ctx context.Context) error { return mc.Ping(ctx, nil) }),
 		serve.Job(func(ctx context.Context) { reads.Follow(ctx, cacheFeed) }),
-		serve.Job(func(ctx context.Context) { changes.RunPurger(ctx, cfg.Changes.PurgeInterval) }),
-		serve.Job(func(ctx context.Context) { svc.RunGenreRecount(ctx, cfg.Changes.GenreRecountInterval) }),
+		serve.Every(cfg.Changes.PurgeInterval, logger, "purging tombstones", func(ctx context.Context) error {
+			n, err := changes.Purge(ctx)
+			if n > 0 {
+				logger.InfoContext(ctx, "purged tombstones", "count", n)
+			}
+			return err
+		}),
+		// Bootstrap seeds the counts of a catalogue without them; this
+		// repairs drift.
+		serve.Every(cfg.Changes.GenreRecountInterval, logger, "recounting genres", svc.RecountGenres),
 		serve.Job(func(ctx context.Context) {
 			if err := svc.ResumePendingRenames(ctx); err != nil && ctx.Err() == nil {
 				logger.ErrorContext(ctx, "resuming director renames", "error", err)

@@ -91,6 +91,29 @@ func Job(f func(ctx context.Context)) Task {
 	}
 }
 
+// Every calls f every interval until ctx ends. A failure is logged with
+// what and tried again at the next tick: periodic upkeep must never stop
+// the service. A non-positive interval makes a task that does nothing.
+func Every(interval time.Duration, logger *slog.Logger, what string, f func(context.Context) error) Task {
+	if interval <= 0 {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				if err := f(ctx); err != nil && ctx.Err() == nil {
+					logger.ErrorContext(ctx, what, "error", err)
+				}
+			}
+		}
+	}
+}
+
 // Admin serves the admin endpoints on l.Admin, or does nothing when there
 // is no admin listener. ready answers /readyz.
 func Admin(l *Listeners, metrics http.Handler, ready func(context.Context) error) Task {

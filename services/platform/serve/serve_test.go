@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/marquee-dev/marquee/services/platform/serve"
 )
@@ -68,5 +69,31 @@ func TestListenFailsCleanly(t *testing.T) {
 	defer func() { _ = taken.Close() }()
 	if _, err := serve.Listen(t.Context(), "127.0.0.1:0", taken.Addr().String()); err == nil {
 		t.Fatal("Listen on a taken admin port succeeded")
+	}
+}
+
+func TestEveryKeepsGoingAfterFailures(t *testing.T) {
+	l, err := serve.Listen(t.Context(), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := 0
+	every := serve.Every(time.Millisecond, slog.New(slog.DiscardHandler), "failing", func(context.Context) error {
+		calls++
+		if calls == 3 {
+			cancel()
+		}
+		return errors.New("fails every time")
+	})
+	if err := serve.Run(ctx, slog.New(slog.DiscardHandler), l, nil, []serve.Task{every}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if calls < 3 {
+		t.Fatalf("f ran %d times, want it to keep running after failures", calls)
+	}
+	if serve.Every(0, nil, "", nil) != nil {
+		t.Fatal("a zero interval made a task")
 	}
 }

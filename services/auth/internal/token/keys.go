@@ -268,19 +268,3 @@ func (k *Keys) Maintain(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Run calls Maintain every interval until ctx ends, logging failures.
-func (k *Keys) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := k.Maintain(ctx); err != nil && ctx.Err() == nil {
-				k.opts.Logger.Error("maintaining signing keys", "error", err)
-			}
-		}
-	}
-}

@@ -346,26 +346,6 @@ func (f *Feed) Purge(ctx context.Context) (int64, error) {
 	return f.src.PurgeTombstones(ctx, f.now().Add(-f.cfg.Retention))
 }
 
-// RunPurger purges every interval until ctx ends.
-func (f *Feed) RunPurger(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := f.Purge(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			f.logger.WarnContext(ctx, "purging tombstones", "error", err)
-		case n > 0:
-			f.logger.InfoContext(ctx, "purged tombstones", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // Notifier wakes tailers when this process writes.
 type Notifier struct {
 	mu sync.Mutex

@@ -163,16 +163,9 @@ func (s *Service) UpdateDirector(ctx context.Context, id, name, etag string, pat
 			next.Revision = cur.Revision + 1
 			next.UpdateTime = s.stamp(cur.UpdateTime)
 			next.PendingRename = &PendingRename{Name: name, Started: next.UpdateTime}
-			wctx, cancel := s.writeCtx(ctx)
-			err = s.store.ReplaceDirector(wctx, &next, cur.Revision)
-			cancel()
-			switch {
-			case errors.Is(err, ErrConflict) && hasETag:
-				return ErrETagMismatch
-			case errors.Is(err, ErrConflict):
+			err = s.replaceDirector(ctx, &next, cur.Revision)
+			if err := casFailure(err, hasETag, fmt.Sprintf("renaming director %s", id)); err != nil {
 				return err
-			case err != nil:
-				return fmt.Errorf("renaming director %s: %w", id, err)
 			}
 			renamed = true
 			return s.finishRename(ctx, &next)
@@ -229,9 +222,7 @@ func (s *Service) finishRename(ctx context.Context, d *Director) error {
 		next.PendingRename = nil
 		next.Revision = cur.Revision + 1
 		next.UpdateTime = s.stamp(cur.UpdateTime)
-		wctx, cancel := s.writeCtx(ctx)
-		err = s.store.ReplaceDirector(wctx, &next, cur.Revision)
-		cancel()
+		err = s.replaceDirector(ctx, &next, cur.Revision)
 		if err != nil {
 			return err
 		}
@@ -301,9 +292,7 @@ func (s *Service) modifyMovie(ctx context.Context, m *Movie, change func(*Movie)
 		}
 		next.Revision = cur.Revision + 1
 		next.UpdateTime = s.stamp(cur.UpdateTime)
-		wctx, cancel := s.writeCtx(ctx)
-		err := s.store.ReplaceMovie(wctx, next, cur.Revision)
-		cancel()
+		err := s.replaceMovie(ctx, next, cur.Revision)
 		if err != nil {
 			cur = nil // re-read before the next attempt
 			return err

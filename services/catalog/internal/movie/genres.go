@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"time"
 )
 
 // Genre counts are maintained as writes happen rather than counted on
@@ -14,8 +13,9 @@ import (
 // difference to the stored counts right after the movie write. The two
 // writes are not one transaction, so a crash between them (or a failed
 // count write, which is logged) leaves a count off by one until the next
-// recount, which replaces the counts with an exact aggregation: at start
-// when none are stored, then every recount interval.
+// recount, which replaces the counts with an exact aggregation: bootstrap
+// seeds the counts of a catalogue that has none, and each replica recounts
+// every catalog.changes.genre_recount_interval.
 
 // genreDelta adds to d the count change of replacing before by after (nil,
 // or a tombstone, is no movie).
@@ -91,34 +91,4 @@ func (s *Service) RecountGenres(ctx context.Context) error {
 	s.genres = nil
 	s.genresMu.Unlock()
 	return nil
-}
-
-// RunGenreRecount recounts at once when no counts are stored (a catalogue
-// that predates them, or a new one), then every interval (0: never again)
-// until ctx ends.
-func (s *Service) RunGenreRecount(ctx context.Context, interval time.Duration) {
-	_, stored, err := s.store.GenreCounts(ctx)
-	if err != nil {
-		s.logger.ErrorContext(ctx, "reading genre counts", "error", err)
-	}
-	if err == nil && !stored {
-		if err := s.RecountGenres(ctx); err != nil && ctx.Err() == nil {
-			s.logger.ErrorContext(ctx, "recounting genres", "error", err)
-		}
-	}
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.RecountGenres(ctx); err != nil && ctx.Err() == nil {
-				s.logger.ErrorContext(ctx, "recounting genres", "error", err)
-			}
-		}
-	}
 }

@@ -3,6 +3,7 @@ package movie
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -34,4 +35,34 @@ func (s *Service) retryConflicts(ctx context.Context, attempt func() error) erro
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(conflictMaxTries), backoff.WithMaxElapsedTime(s.writeTimeout))
 	return err
+}
+
+// casFailure classifies the error of a compare-and-set write: nil stays nil;
+// a conflict is the caller's stale etag when it sent one (never retried) and
+// a conflict to retry when it did not; anything else is wrapped with what.
+func casFailure(err error, hasETag bool, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrConflict) && hasETag:
+		return ErrETagMismatch
+	case errors.Is(err, ErrConflict):
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// replaceMovie writes m in place of revision prev within the write timeout.
+func (s *Service) replaceMovie(ctx context.Context, m *Movie, prev int64) error {
+	wctx, cancel := s.writeCtx(ctx)
+	defer cancel()
+	return s.store.ReplaceMovie(wctx, m, prev)
+}
+
+// replaceDirector writes d in place of revision prev within the write
+// timeout.
+func (s *Service) replaceDirector(ctx context.Context, d *Director, prev int64) error {
+	wctx, cancel := s.writeCtx(ctx)
+	defer cancel()
+	return s.store.ReplaceDirector(wctx, d, prev)
 }

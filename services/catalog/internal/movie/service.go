@@ -391,9 +391,7 @@ func (s *Service) settleDuplicates(ctx context.Context, dups, pending []int, doc
 			m.Revision = e.Revision + 1
 			m.CreateTime = s.stamp(e.UpdateTime)
 			m.UpdateTime = m.CreateTime
-			wctx, cancel := s.writeCtx(ctx)
-			err := s.store.ReplaceMovie(wctx, m, e.Revision)
-			cancel()
+			err := s.replaceMovie(ctx, m, e.Revision)
 			if err != nil {
 				return fmt.Errorf("creating movie %s again: %w", m.ID, err)
 			}
@@ -423,9 +421,7 @@ func (s *Service) voidCreated(ctx context.Context, created []*Movie) {
 		ts := s.stamp(m.UpdateTime)
 		tomb := &Movie{ID: m.ID, Title: m.Title, RequestID: m.RequestID, Revision: m.Revision + 1,
 			CreateTime: m.CreateTime, UpdateTime: ts, DeleteTime: &ts, Voided: true}
-		wctx, cancel := s.writeCtx(ctx)
-		err := s.store.ReplaceMovie(wctx, tomb, m.Revision)
-		cancel()
+		err := s.replaceMovie(ctx, tomb, m.Revision)
 		if err != nil {
 			// Only a second failure (the database lost mid-batch, or an
 			// admin edited the movie within milliseconds) gets here.
@@ -645,16 +641,8 @@ func (s *Service) UpdateMovie(ctx context.Context, in *Movie, paths []string, et
 		}
 		next.Revision = cur.Revision + 1
 		next.UpdateTime = s.stamp(cur.UpdateTime)
-		wctx, cancel := s.writeCtx(ctx)
-		err = s.store.ReplaceMovie(wctx, next, cur.Revision)
-		cancel()
-		switch {
-		case errors.Is(err, ErrConflict) && hasETag:
-			return ErrETagMismatch
-		case errors.Is(err, ErrConflict):
+		if err := casFailure(s.replaceMovie(ctx, next, cur.Revision), hasETag, fmt.Sprintf("updating movie %s", in.ID)); err != nil {
 			return err
-		case err != nil:
-			return fmt.Errorf("updating movie %s: %w", in.ID, err)
 		}
 		prev, out = cur, next
 		return nil
@@ -734,16 +722,8 @@ func (s *Service) DeleteMovie(ctx context.Context, id, etag string) error {
 		ts := s.stamp(cur.UpdateTime)
 		next := &Movie{ID: cur.ID, Title: cur.Title, RequestID: cur.RequestID, Revision: cur.Revision + 1,
 			CreateTime: cur.CreateTime, UpdateTime: ts, DeleteTime: &ts}
-		wctx, cancel := s.writeCtx(ctx)
-		err = s.store.ReplaceMovie(wctx, next, cur.Revision)
-		cancel()
-		switch {
-		case errors.Is(err, ErrConflict) && hasETag:
-			return ErrETagMismatch
-		case errors.Is(err, ErrConflict):
+		if err := casFailure(s.replaceMovie(ctx, next, cur.Revision), hasETag, fmt.Sprintf("deleting movie %s", id)); err != nil {
 			return err
-		case err != nil:
-			return fmt.Errorf("deleting movie %s: %w", id, err)
 		}
 		prev, tomb = cur, next
 		return nil
