@@ -1,7 +1,8 @@
 // Package bench is Marquee's load tool (`marquee bench`): it drives a
 // running stack with a realistic, open-model mix of requests at a target
 // rate (vegeta's library: GET by Zipf-distributed id, lists with filters,
-// search, suggest, authenticated reads and writes), and reports throughput,
+// search, suggest, reads with bearer tokens and API keys of simulated
+// clients, sign-ins and writes), and reports throughput,
 // latency percentiles, errors by status, the gateway's cache hit ratio and
 // CPU and memory per service, next to baselines measured in the same run
 // (a bare net/http server writing the same bytes, the catalog's gRPC API
@@ -47,10 +48,13 @@ type Config struct {
 	// MaxWorkers caps the open-model load's concurrent requests.
 	MaxWorkers uint64
 
-	// Token, or Email and Password, authenticate the auth and write parts
-	// of the mix (writes need an administrator).
+	// Token, or Email and Password, are the administrator's: writes and
+	// the uncached-path baselines use them.
 	Token           string
 	Email, Password string
+	// Clients is how many simulated clients register, sign in once and
+	// create an API key, for the auth, apikey and signin parts of the mix.
+	Clients int
 
 	// Procs are the processes whose CPU and memory are reported.
 	Procs []Proc
@@ -85,10 +89,11 @@ type Config struct {
 
 	// helpers start the bare server and the engine as processes of their
 	// own (set by -spawn); nil runs them in-process.
-	helpers    helperStarter
-	spawned    bool
-	svcCPUs    string
-	engineCPUs string
+	helpers      helperStarter
+	spawned      bool
+	svcCPUs      string
+	engineCPUs   string
+	servicesFrom string
 }
 
 // DefaultConfig is the full run against the documented dev-stack ports.
@@ -104,6 +109,7 @@ func DefaultConfig() Config {
 		MaxIDs:              100_000,
 		Seed:                1,
 		MaxWorkers:          1000,
+		Clients:             8,
 		Baselines:           true,
 		BaselineDuration:    10 * time.Second,
 		BaselineConcurrency: 32,
@@ -122,6 +128,7 @@ func (c *Config) smoke() {
 	c.BaselineDuration = min(c.BaselineDuration, time.Second)
 	c.BaselineConcurrency = min(c.BaselineConcurrency, 4)
 	c.MaxIDs = min(c.MaxIDs, 2000)
+	c.Clients = min(c.Clients, 2)
 	c.EngineSizes = nil
 }
 
@@ -133,7 +140,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: marquee bench [flags]\n\nDrives a Marquee stack with the realistic request mix and reports latency, throughput,\nerrors, cache hit ratio, CPU and memory per service, with baselines measured in the same run.\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: marquee bench [flags]\n\nDrives a Marquee stack with the realistic request mix and reports latency, throughput,\nerrors, cache hit ratio, CPU and memory per service, with baselines measured in the same run.\n\nThe default mix: "+DefaultMix().String()+".\n"+MixRationale+"\n\nWith -spawn the embedded engine (FerretDB, standing in for MongoDB, which runs on\nmachines of its own in production) is pinned with the load generator, off the\nservices' core, and reported on its own row.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.Target, "target", cfg.Target, "gateway base URL (loopback)")
@@ -141,14 +148,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "offered load, requests per second (open model)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "warm-up at the same rate before measuring")
-	mix := fs.String("mix", cfg.Mix.String(), "request mix in percent: kinds get, list, search, suggest, auth, write")
+	mix := fs.String("mix", cfg.Mix.String(), "request mix in percent: kinds "+strings.Join(kinds, ", "))
 	fs.Float64Var(&cfg.ZipfS, "zipf-s", cfg.ZipfS, "Zipf exponent of id and query popularity (> 1)")
 	fs.IntVar(&cfg.MaxIDs, "max-ids", cfg.MaxIDs, "at most this many catalogue ids are fetched and drawn from")
 	seed := fs.Uint64("seed", cfg.Seed, "random seed of the request sequence")
 	maxWorkers := fs.Uint64("max-workers", cfg.MaxWorkers, "cap on concurrent requests of the open-model load")
-	fs.StringVar(&cfg.Token, "token", "", "bearer token for the auth and write parts of the mix")
-	fs.StringVar(&cfg.Email, "email", os.Getenv("MARQUEE_ADMIN_EMAIL"), "administrator email to sign in with (env MARQUEE_ADMIN_EMAIL)")
+	fs.StringVar(&cfg.Token, "token", "", "administrator's bearer token, for writes (and authenticated reads with -clients 0)")
+	fs.StringVar(&cfg.Email, "email", os.Getenv("MARQUEE_ADMIN_EMAIL"), "administrator email to sign in with, for writes (env MARQUEE_ADMIN_EMAIL)")
 	fs.StringVar(&cfg.Password, "password", os.Getenv("MARQUEE_ADMIN_PASSWORD"), "administrator password (env MARQUEE_ADMIN_PASSWORD)")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "simulated clients that register, sign in once and create an API key, for the auth, apikey and signin kinds (deleted at the end; 0: the administrator's token)")
 	var pids procFlag
 	fs.Var(&pids, "pid", "name=PID of a process to report CPU and RSS for (repeatable)")
 	fs.BoolVar(&cfg.Baselines, "baselines", cfg.Baselines, "measure the baselines in the same run")
@@ -166,7 +174,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&so.enabled, "spawn", false, "build the services and run them as separate processes on free loopback ports")
 	fs.StringVar(&so.repo, "repo", "", "repository root for -spawn (default: the directory holding go.work, from the working directory up)")
 	fs.StringVar(&so.serviceCPUs, "service-cpus", "", "with -spawn, pin the services to these CPUs (default 0 on a machine with 2 or more)")
-	fs.StringVar(&so.engineCPUs, "engine-cpus", "", "with -spawn, pin the embedded engine to these CPUs (default: the services')")
+	fs.StringVar(&so.engineCPUs, "engine-cpus", "", "with -spawn, pin the embedded engine to these CPUs (default: the load generator's, off the services' core)")
 	fs.StringVar(&so.seedFile, "seed-file", "", "with -spawn, the catalogue to import (default data/imdb.json)")
 	fs.IntVar(&so.generate, "generate", 0, "with -spawn, also import this many generated movies")
 	fs.BoolVar(&so.keep, "keep", false, "with -spawn, keep the temporary directory (binaries, data, logs)")
@@ -229,7 +237,7 @@ func Run(ctx context.Context, cfg Config, logw, out io.Writer) (*Report, error) 
 		Date: nowStamp(), Machine: describeMachine(), Command: cfg.Command, Target: cfg.Target,
 		Settings: Settings{
 			Rate: cfg.Rate, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Mix: cfg.Mix.String(),
-			ZipfS: cfg.ZipfS, Smoke: cfg.Smoke, Spawned: cfg.spawned, ServiceCPUs: cfg.svcCPUs, LoadCPUs: cfg.LoadCPUs, EngineCPUs: cfg.engineCPUs,
+			ZipfS: cfg.ZipfS, Smoke: cfg.Smoke, Spawned: cfg.spawned, ServiceCPUs: cfg.svcCPUs, LoadCPUs: cfg.LoadCPUs, EngineCPUs: cfg.engineCPUs, ServicesFrom: cfg.servicesFrom,
 			Concurrency: cfg.BaselineConcurrency, BaselineFor: cfg.BaselineDuration.String(),
 		},
 	}
@@ -241,12 +249,12 @@ func Run(ctx context.Context, cfg Config, logw, out io.Writer) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	if tokens == nil && (cfg.Mix[KindAuth] > 0 || cfg.Mix[KindWrite] > 0) {
-		cfg.Mix[KindGet] += cfg.Mix[KindAuth] + cfg.Mix[KindWrite]
-		cfg.Mix[KindAuth], cfg.Mix[KindWrite] = 0, 0
-		r.Settings.Mix = cfg.Mix.String()
-		r.Notes = append(r.Notes, "no credentials (-token, or -email and -password): the auth and write shares were sent as anonymous GETs by id")
+	creds, closeClients, err := cfg.credentials(ctx, client, tokens, r, logf)
+	if err != nil {
+		return nil, err
 	}
+	defer closeClients()
+	cfg.fitMix(creds, r)
 
 	logf("preparing the workload from %s", cfg.Target)
 	w, dropped, err := prepare(ctx, client, cfg, tokens)
@@ -270,7 +278,7 @@ func Run(ctx context.Context, cfg Config, logw, out io.Writer) (*Report, error) 
 		r.quiesce(ctx, cfg, logf)
 	}
 
-	tr := newTargeter(cfg.Target, w, cfg.Mix, cfg.ZipfS, cfg.Seed, tokens).Targeter()
+	tr := newTargeter(cfg.Target, w, cfg.Mix, cfg.ZipfS, cfg.Seed, creds).Targeter()
 	aopts := attackOptions{Workers: cfg.MaxWorkers, Timeout: 10 * time.Second}
 	if cfg.Warmup > 0 {
 		logf("warming up: %.0f requests/s for %s", cfg.Rate, cfg.Warmup)
@@ -381,6 +389,9 @@ func (c Config) validate() error {
 	if c.MaxIDs <= 0 {
 		errs = append(errs, errors.New("-max-ids must be positive"))
 	}
+	if c.Clients < 0 {
+		errs = append(errs, errors.New("-clients must not be negative"))
+	}
 	if c.MaxWorkers == 0 {
 		errs = append(errs, errors.New("-max-workers must be positive"))
 	}
@@ -398,6 +409,71 @@ func (c Config) tokens(ctx context.Context, client *http.Client) (TokenSource, e
 		return PasswordTokens(ctx, client, strings.TrimRight(c.Target, "/"), c.Email, c.Password)
 	}
 	return nil, nil
+}
+
+// credentials gathers what the authenticated kinds send: the
+// administrator's token, and -clients simulated clients registered for the
+// run (their accounts are deleted by the returned func). When registering
+// fails (a stack that closes sign-up), the administrator stands in, and a
+// note says so.
+func (c Config) credentials(ctx context.Context, client *http.Client, admin TokenSource, r *Report, logf func(string, ...any)) (Credentials, func(), error) {
+	creds := Credentials{Admin: admin}
+	if c.Clients > 0 {
+		logf("registering %d simulated clients (sign-in, API key)", c.Clients)
+		run := strings.ToLower(strings.NewReplacer("+", "", "/", "", "=", "").Replace(secret(6)))
+		pool, err := newClientPool(ctx, client, c.Target, run, c.Clients)
+		if errors.Is(err, errRateLimited) {
+			err = fmt.Errorf("%w (auth throttles sign-ups and sign-ins per address: MARQUEE_AUTH_THROTTLE_SIGNUP_ADDRESS_BURST=0 and MARQUEE_AUTH_THROTTLE_LOGIN_ADDRESS_BURST=0 turn that off, as -spawn does)", err)
+		}
+		if err == nil {
+			pool.credentials(&creds)
+			r.Settings.Clients = len(pool.clients)
+			return creds, func() {
+				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := pool.Close(cctx); err != nil {
+					logf("removing the simulated clients: %v", err)
+				}
+			}, nil
+		}
+		r.Notes = append(r.Notes, "simulated clients unavailable, the administrator's credential stood in: "+err.Error())
+	}
+	if admin != nil {
+		creds.Users = []TokenSource{admin}
+		if c.Email != "" && c.Password != "" {
+			creds.Logins = []Login{{Email: c.Email, Password: c.Password}}
+		}
+	}
+	return creds, func() {}, nil
+}
+
+// fitMix moves the share of a kind that has no credential to send to the
+// nearest kind that can go out (authenticated reads, else anonymous GETs by
+// id), and says so.
+func (c *Config) fitMix(creds Credentials, r *Report) {
+	move := func(from, to, why string) {
+		if c.Mix[from] <= 0 {
+			return
+		}
+		c.Mix[to] += c.Mix[from]
+		c.Mix[from] = 0
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: the %s share was sent as %s", why, from, to))
+	}
+	authTo := KindAuth
+	if len(creds.Users) == 0 {
+		authTo = KindGet
+		move(KindAuth, KindGet, "no bearer token (-clients, -token, or -email and -password)")
+	}
+	if len(creds.Keys) == 0 {
+		move(KindAPIKey, authTo, "no API key (-clients 0 or no simulated clients)")
+	}
+	if len(creds.Logins) == 0 {
+		move(KindSignIn, authTo, "no password to sign in with")
+	}
+	if creds.Admin == nil {
+		move(KindWrite, KindGet, "no administrator's credential (-token, or -email and -password)")
+	}
+	r.Settings.Mix = c.Mix.String()
 }
 
 func (c Config) scrape(ctx context.Context, client *http.Client) (cacheCounts, error) {

@@ -64,6 +64,12 @@ func TestSmokeAgainstHTTPTest(t *testing.T) {
 	if r.Settings.Lists == 0 || r.Settings.Searches == 0 || r.Settings.Suggests == 0 {
 		t.Errorf("prepared queries: %+v", r.Settings)
 	}
+	// Simulated clients registered, so every authenticated kind kept its share.
+	for _, k := range []string{bench.KindAuth, bench.KindAPIKey, bench.KindSignIn, bench.KindWrite} {
+		if !strings.Contains(r.Settings.Mix, k+"=") {
+			t.Errorf("mix %s lacks %s; notes %q", r.Settings.Mix, k, r.Notes)
+		}
+	}
 	if !strings.Contains(strings.Join(r.Notes, "\n"), "refused by the target") {
 		t.Errorf("the refused title order is not reported: %q", r.Notes)
 	}

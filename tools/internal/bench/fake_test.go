@@ -14,14 +14,18 @@ import (
 // fakeGateway is a small stand-in for the gateway's REST surface, enough
 // for the load tool to prepare and run its mix against an httptest server:
 // paged lists, movies by id with a response cache whose counters are on
-// /metrics like the real one's, search, suggest, the password grant, the
-// caller's profile and PATCH. It checks what the tool sends: credentials on
-// authenticated calls, JSON on writes, known paths only.
+// /metrics like the real one's, search, suggest, sign-up, the password and
+// refresh grants, API keys, the caller's profile and PATCH. It checks what
+// the tool sends: credentials on authenticated calls, the administrator's on
+// writes, JSON bodies, known paths only, and every registered client
+// deleted by the end.
 type fakeGateway struct {
 	t      *testing.T
 	movies []map[string]any
 
 	mu      sync.Mutex
+	users   map[string]string // email → password of registered clients
+	deleted map[string]bool
 	cached  map[string]bool
 	hits    int
 	misses  int
@@ -34,7 +38,7 @@ const fakeToken = "fake-access-token"
 
 func newFakeGateway(t *testing.T, n int) *httptest.Server {
 	t.Helper()
-	f := &fakeGateway{t: t, cached: map[string]bool{}}
+	f := &fakeGateway{t: t, cached: map[string]bool{}, users: map[string]string{}, deleted: map[string]bool{}}
 	genres := []string{"Drama", "Comedy", "Action", "Crime", "Family"}
 	for i := range n {
 		f.movies = append(f.movies, map[string]any{
@@ -54,6 +58,11 @@ func newFakeGateway(t *testing.T, n int) *httptest.Server {
 		for _, b := range f.bad {
 			t.Errorf("fake gateway: %s", b)
 		}
+		for email := range f.users {
+			if !f.deleted[email] {
+				t.Errorf("fake gateway: simulated client %s was not deleted", email)
+			}
+		}
 	})
 	return srv
 }
@@ -66,12 +75,37 @@ func (f *fakeGateway) fail(format string, a ...any) {
 	}
 }
 
+// caller is who a request's credential names: "" for anonymous, "admin",
+// or a registered client's email; ok is false for a bad credential.
+func (f *fakeGateway) caller(r *http.Request) (who string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		email := strings.TrimPrefix(k, "key-")
+		_, known := f.users[email]
+		return email, known && !f.deleted[email]
+	}
+	a := r.Header.Get("Authorization")
+	switch {
+	case a == "":
+		return "", true
+	case a == "Bearer "+fakeToken:
+		return "admin", true
+	case strings.HasPrefix(a, "Bearer access-"):
+		email := strings.TrimPrefix(a, "Bearer access-")
+		_, known := f.users[email]
+		return email, known && !f.deleted[email]
+	}
+	return "", false
+}
+
 func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	authed := r.Header.Get("Authorization") != ""
-	if authed && r.Header.Get("Authorization") != "Bearer "+fakeToken {
+	who, ok := f.caller(r)
+	if !ok {
 		http.Error(w, "bad credential", http.StatusUnauthorized)
 		return
 	}
+	authed := who != ""
 	p := r.URL.Path
 	switch {
 	case r.Method == http.MethodGet && p == "/metrics":
@@ -80,13 +114,49 @@ func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "marquee_gateway_cache_lookups_total{otel_scope_name=\"respcache\",result=\"hit\"} %d\n", f.hits)
 		fmt.Fprintf(w, "marquee_gateway_cache_lookups_total{otel_scope_name=\"respcache\",result=\"miss\"} %d\n", f.misses)
 		f.mu.Unlock()
+	case r.Method == http.MethodPost && p == "/v1/users":
+		var req map[string]string
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req["email"] == "" || len(req["password"]) < 12 {
+			f.fail("POST /v1/users: body %v (%v)", req, err)
+			http.Error(w, "bad user", http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.users[req["email"]] = req["password"]
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated) // as the gateway answers a create
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "u_" + req["email"], "email": req["email"]})
 	case r.Method == http.MethodPost && p == "/v1/auth/token":
 		var req map[string]string
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req["grantType"] != "password" || req["password"] != "secret" {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			http.Error(w, "bad grant", http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, map[string]any{"accessToken": fakeToken, "tokenType": "Bearer", "expiresIn": "900"})
+		f.mu.Lock()
+		pw, known := f.users[req["username"]]
+		f.mu.Unlock()
+		switch {
+		case req["grantType"] == "password" && req["username"] == "admin@example.com" && req["password"] == "secret":
+			writeJSON(w, map[string]any{"accessToken": fakeToken, "tokenType": "Bearer", "expiresIn": "900"})
+		case req["grantType"] == "password" && known && req["password"] == pw:
+			writeJSON(w, map[string]any{"accessToken": "access-" + req["username"], "tokenType": "Bearer", "expiresIn": "900", "refreshToken": "refresh-" + req["username"]})
+		default:
+			f.fail("POST /v1/auth/token: unexpected grant %v", req)
+			http.Error(w, "bad grant", http.StatusBadRequest)
+		}
+	case r.Method == http.MethodPost && p == "/v1/users/me/apiKeys":
+		if !strings.Contains(who, "@") {
+			f.fail("POST %s as %q", p, who)
+			http.Error(w, "no credential", http.StatusUnauthorized)
+			return
+		}
+		writeJSON(w, map[string]any{"id": "k_1", "key": "key-" + who})
+	case r.Method == http.MethodDelete && p == "/v1/users/me":
+		f.mu.Lock()
+		f.deleted[who] = true
+		f.mu.Unlock()
+		writeJSON(w, map[string]any{})
 	case r.Method == http.MethodGet && p == "/v1/movies":
 		f.count(r, authed)
 		if strings.Contains(r.URL.Query().Get("order_by"), "title") {
@@ -106,8 +176,8 @@ func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, map[string]any{"movies": f.movies[start:end], "nextPageToken": next})
 	case r.Method == http.MethodGet && p == "/v1/users/me":
-		if !authed {
-			f.fail("GET /v1/users/me without a credential")
+		if !strings.Contains(who, "@") {
+			f.fail("GET /v1/users/me as %q, want a signed-in client", who)
 			http.Error(w, "no credential", http.StatusUnauthorized)
 			return
 		}
@@ -135,8 +205,8 @@ func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "public, max-age=30")
 			writeJSON(w, movie)
 		case http.MethodPatch:
-			if !authed || r.Header.Get("Content-Type") != "application/json" || r.URL.Query().Get("update_mask") != "popularity" {
-				f.fail("PATCH %s: auth %v, content type %q, mask %q", p, authed, r.Header.Get("Content-Type"), r.URL.Query().Get("update_mask"))
+			if who != "admin" || r.Header.Get("Content-Type") != "application/json" || r.URL.Query().Get("update_mask") != "popularity" {
+				f.fail("PATCH %s: caller %q, content type %q, mask %q", p, who, r.Header.Get("Content-Type"), r.URL.Query().Get("update_mask"))
 			}
 			var body map[string]float64
 			if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["popularity"] != movie["popularity"] {

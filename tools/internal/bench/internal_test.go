@@ -16,7 +16,7 @@ func TestParseMix(t *testing.T) {
 		want    Mix
 		wantErr bool
 	}{
-		{in: "get=60,list=15,search=15,suggest=5,auth=4,write=1", want: DefaultMix()},
+		{in: "get=60,list=15,search=15,suggest=5,auth=3.5,apikey=1.2,signin=0.1,write=0.2", want: DefaultMix()},
 		{in: " get = 90 , search=10 ", want: Mix{KindGet: 90, KindSearch: 10}},
 		{in: "get=60,post=1", wantErr: true},
 		{in: "get", wantErr: true},
@@ -43,23 +43,35 @@ func TestTargeterFollowsMixAndZipf(t *testing.T) {
 		w.Movies = append(w.Movies, Movie{ID: "m_" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), Popularity: float64(i)})
 	}
 	rankMovies(w.Movies)
-	tr := newTargeter("http://127.0.0.1:1/", w, DefaultMix(), 1.1, 42, StaticToken("tok")).Targeter()
+	creds := Credentials{
+		Admin:  StaticToken("admin"),
+		Users:  []TokenSource{StaticToken("u1"), StaticToken("u2")},
+		Keys:   []string{"k1", "k2"},
+		Logins: []Login{{Email: "a@example.com", Password: "pw"}},
+	}
+	tr := newTargeter("http://127.0.0.1:1/", w, DefaultMix(), 1.1, 42, creds).Targeter()
 
 	const n = 200_000
 	count := map[string]int{}
+	endpoints := map[string]int{}
 	ids := map[string]int{}
 	for range n {
 		var tgt vegeta.Target
 		if err := tr(&tgt); err != nil {
 			t.Fatal(err)
 		}
-		kind := kindOf(tgt.URL)
+		kind, endpoint := kindOf(tgt.URL)
 		count[kind]++
+		tag := kind
+		if endpoint != "" {
+			endpoints[kind+"."+endpoint]++
+			tag += "." + endpoint
+		}
 		req, err := tgt.Request()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if req.URL.Fragment != "bench="+kind || strings.Contains(req.URL.RequestURI(), "bench=") {
+		if req.URL.Fragment != "bench="+tag || strings.Contains(req.URL.RequestURI(), "bench=") {
 			t.Fatalf("target %s: the kind must be in the fragment only, request URI %q", tgt.URL, req.URL.RequestURI())
 		}
 		switch kind {
@@ -69,19 +81,35 @@ func TestTargeterFollowsMixAndZipf(t *testing.T) {
 				t.Fatalf("anonymous GET with a credential: %v", tgt.Header)
 			}
 		case KindAuth:
-			if tgt.Header.Get("Authorization") != "Bearer tok" {
-				t.Fatalf("authenticated read without the token: %v", tgt.Header)
+			if a := tgt.Header.Get("Authorization"); (a != "Bearer u1" && a != "Bearer u2") || tgt.Method != http.MethodGet {
+				t.Fatalf("authenticated read without a client's token: %s %v", tgt.Method, tgt.Header)
+			}
+		case KindAPIKey:
+			if k := tgt.Header.Get("X-Api-Key"); (k != "k1" && k != "k2") || tgt.Header.Get("Authorization") != "" || endpoint == EndpointMe {
+				t.Fatalf("API-key read = %s %v", tgt.URL, tgt.Header)
+			}
+		case KindSignIn:
+			if tgt.Method != http.MethodPost || req.URL.Path != "/v1/auth/token" || !strings.Contains(string(tgt.Body), `"grantType":"password"`) || !strings.Contains(string(tgt.Body), `"username":"a@example.com"`) {
+				t.Fatalf("sign-in target = %+v", tgt)
 			}
 		case KindWrite:
-			if tgt.Method != http.MethodPatch || !strings.Contains(tgt.URL, "update_mask=popularity") || !strings.HasPrefix(string(tgt.Body), `{"popularity":`) {
+			if tgt.Method != http.MethodPatch || !strings.Contains(tgt.URL, "update_mask=popularity") || !strings.HasPrefix(string(tgt.Body), `{"popularity":`) ||
+				tgt.Header.Get("Authorization") != "Bearer admin" {
 				t.Fatalf("write target = %+v", tgt)
 			}
 		}
 	}
 	for kind, share := range DefaultMix() {
 		got := 100 * float64(count[kind]) / n
-		if math.Abs(got-share) > 1 {
-			t.Errorf("%s: %.2f%% of requests, want %.0f%%", kind, got, share)
+		if math.Abs(got-share) > math.Max(0.5, share/10) {
+			t.Errorf("%s: %.2f%% of requests, want %.1f%%", kind, got, share)
+		}
+	}
+	// The authenticated reads spread over their endpoints as authPaths says.
+	for _, p := range authPaths {
+		got := 100 * float64(endpoints[KindAuth+"."+p.endpoint]) / float64(count[KindAuth])
+		if math.Abs(got-p.share) > 2 {
+			t.Errorf("auth.%s: %.1f%% of authenticated reads, want %.0f%%", p.endpoint, got, p.share)
 		}
 	}
 	top := w.Movies[0].ID

@@ -17,8 +17,10 @@ import (
 // LoadResult is one load's outcome, overall and by kind of request.
 type LoadResult struct {
 	baseline.Result
-	// Kinds are the per-kind summaries, in mix order.
-	Kinds []baseline.Result `json:"kinds,omitempty"`
+	// Kinds are the per-kind summaries, in mix order; Endpoints split the
+	// authenticated reads by endpoint, named kind.endpoint ("auth.me").
+	Kinds     []baseline.Result `json:"kinds,omitempty"`
+	Endpoints []baseline.Result `json:"endpoints,omitempty"`
 	// TransportErrors counts requests that got no HTTP answer (timeouts,
 	// refused connections), by message.
 	TransportErrors map[string]int64 `json:"transport_errors,omitempty"`
@@ -32,6 +34,7 @@ type LoadResult struct {
 type aggregator struct {
 	all    *baseline.Recorder
 	byKind map[string]*baseline.Recorder
+	byEnd  map[string]*baseline.Recorder
 
 	mu        sync.Mutex
 	transport map[string]int64
@@ -40,7 +43,7 @@ type aggregator struct {
 }
 
 func newAggregator() *aggregator {
-	return &aggregator{all: baseline.NewRecorder(), byKind: map[string]*baseline.Recorder{}, transport: map[string]int64{}}
+	return &aggregator{all: baseline.NewRecorder(), byKind: map[string]*baseline.Recorder{}, byEnd: map[string]*baseline.Recorder{}, transport: map[string]int64{}}
 }
 
 func (a *aggregator) add(r *vegeta.Result) {
@@ -50,12 +53,20 @@ func (a *aggregator) add(r *vegeta.Result) {
 		err = resultError(r)
 	}
 	a.all.Add(r.Latency, code, 0, err)
-	kind := kindOf(r.URL)
+	kind, endpoint := kindOf(r.URL)
 	a.mu.Lock()
 	rec := a.byKind[kind]
 	if rec == nil {
 		rec = baseline.NewRecorder()
 		a.byKind[kind] = rec
+	}
+	var erec *baseline.Recorder
+	if endpoint != "" {
+		name := kind + "." + endpoint
+		if erec = a.byEnd[name]; erec == nil {
+			erec = baseline.NewRecorder()
+			a.byEnd[name] = erec
+		}
 	}
 	if r.Code == 0 && r.Error != "" {
 		a.transport[trimError(r.Error)]++
@@ -68,6 +79,9 @@ func (a *aggregator) add(r *vegeta.Result) {
 	}
 	a.mu.Unlock()
 	rec.Add(r.Latency, code, 0, err)
+	if erec != nil {
+		erec.Add(r.Latency, code, 0, err)
+	}
 }
 
 type resultErr string
@@ -95,29 +109,11 @@ func trimError(s string) string {
 
 func (a *aggregator) result(name string, elapsed time.Duration) LoadResult {
 	lr := LoadResult{Result: a.all.Result(name, elapsed)}
-	names := make([]string, 0, len(a.byKind))
-	for k := range a.byKind {
-		names = append(names, k)
-	}
-	order := map[string]int{}
-	for i, k := range kinds {
-		order[k] = i + 1
-	}
-	sort.Slice(names, func(i, j int) bool {
-		oi, oj := order[names[i]], order[names[j]]
-		if oi == 0 {
-			oi = len(kinds) + 1
-		}
-		if oj == 0 {
-			oj = len(kinds) + 1
-		}
-		if oi != oj {
-			return oi < oj
-		}
-		return names[i] < names[j]
-	})
-	for _, k := range names {
+	for _, k := range sortedKinds(a.byKind) {
 		lr.Kinds = append(lr.Kinds, a.byKind[k].Result(k, elapsed))
+	}
+	for _, k := range sortedKinds(a.byEnd) {
+		lr.Endpoints = append(lr.Endpoints, a.byEnd[k].Result(k, elapsed))
 	}
 	a.mu.Lock()
 	if len(a.transport) > 0 {
@@ -193,4 +189,31 @@ func idsTargeter(base string, next func() string, h http.Header) vegeta.Targeter
 		*t = vegeta.Target{Method: http.MethodGet, URL: base + "/v1/movies/" + next(), Header: h}
 		return nil
 	}
+}
+
+// sortedKinds orders names ("kind" or "kind.endpoint") by kind in mix
+// order, unknown kinds last, then by name.
+func sortedKinds[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	order := map[string]int{}
+	for i, k := range kinds {
+		order[k] = i + 1
+	}
+	rank := func(name string) int {
+		k, _, _ := strings.Cut(name, ".")
+		if o := order[k]; o > 0 {
+			return o
+		}
+		return len(kinds) + 1
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if ri, rj := rank(names[i]), rank(names[j]); ri != rj {
+			return ri < rj
+		}
+		return names[i] < names[j]
+	})
+	return names
 }

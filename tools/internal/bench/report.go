@@ -50,22 +50,27 @@ type Report struct {
 
 // Settings echo the run's parameters.
 type Settings struct {
-	Rate        float64 `json:"rate_per_s"`
-	Duration    string  `json:"duration"`
-	Warmup      string  `json:"warmup"`
-	Mix         string  `json:"mix"`
-	ZipfS       float64 `json:"zipf_s"`
-	Movies      int     `json:"movies"`
-	Lists       int     `json:"list_queries"`
-	Searches    int     `json:"search_queries"`
-	Suggests    int     `json:"suggest_queries"`
-	Smoke       bool    `json:"smoke"`
-	Spawned     bool    `json:"spawned_stack"`
-	ServiceCPUs string  `json:"service_cpus,omitempty"`
-	LoadCPUs    string  `json:"load_cpus,omitempty"`
-	EngineCPUs  string  `json:"engine_cpus,omitempty"`
-	Concurrency int     `json:"baseline_concurrency"`
-	BaselineFor string  `json:"baseline_duration"`
+	Rate     float64 `json:"rate_per_s"`
+	Duration string  `json:"duration"`
+	Warmup   string  `json:"warmup"`
+	Mix      string  `json:"mix"`
+	ZipfS    float64 `json:"zipf_s"`
+	Movies   int     `json:"movies"`
+	Lists    int     `json:"list_queries"`
+	Searches int     `json:"search_queries"`
+	Suggests int     `json:"suggest_queries"`
+	// Clients is how many simulated clients sent the authenticated kinds
+	// (0: the administrator's credential stood in).
+	Clients     int    `json:"clients"`
+	Smoke       bool   `json:"smoke"`
+	Spawned     bool   `json:"spawned_stack"`
+	ServiceCPUs string `json:"service_cpus,omitempty"`
+	LoadCPUs    string `json:"load_cpus,omitempty"`
+	EngineCPUs  string `json:"engine_cpus,omitempty"`
+	// ServicesFrom is the code the spawned services were built from.
+	ServicesFrom string `json:"services_from,omitempty"`
+	Concurrency  int    `json:"baseline_concurrency"`
+	BaselineFor  string `json:"baseline_duration"`
 }
 
 // TargetCheck is one of the issues' targets and whether this run met it.
@@ -192,13 +197,19 @@ func markdown(r *Report) string {
 	if r.Settings.Spawned {
 		stack = "services as separate processes on loopback, rate limits off"
 		if r.Settings.ServiceCPUs != "" {
-			stack += fmt.Sprintf(", services pinned to CPU %s, load generator to CPU %s, engine to CPU %s", r.Settings.ServiceCPUs, r.Settings.LoadCPUs, r.Settings.EngineCPUs)
+			stack += fmt.Sprintf(", services pinned to CPU %s, load generator to CPU %s, engine (FerretDB, standing in for MongoDB) to CPU %s", r.Settings.ServiceCPUs, r.Settings.LoadCPUs, r.Settings.EngineCPUs)
+		}
+		if r.Settings.ServicesFrom != "" {
+			stack += "; services built from " + r.Settings.ServicesFrom
 		}
 	}
 	fmt.Fprintf(&b, "- Stack: %s; catalogue of %d movies; %d list, %d search, %d suggest queries; Zipf s=%.2g\n",
 		stack, r.Settings.Movies, r.Settings.Lists, r.Settings.Searches, r.Settings.Suggests, r.Settings.ZipfS)
-	fmt.Fprintf(&b, "- Load: open model, %.0f requests/s for %s after %s of warm-up; mix %s\n\n",
-		r.Settings.Rate, r.Settings.Duration, r.Settings.Warmup, r.Settings.Mix)
+	fmt.Fprintf(&b, "- Load: open model, %.0f requests/s for %s after %s of warm-up; mix %s", r.Settings.Rate, r.Settings.Duration, r.Settings.Warmup, r.Settings.Mix)
+	if r.Settings.Clients > 0 {
+		fmt.Fprintf(&b, "; authenticated kinds from %d simulated clients, each signed in once with its bearer token and an API key (`marquee bench -h` explains the split)", r.Settings.Clients)
+	}
+	b.WriteString("\n\n")
 
 	b.WriteString("| requests | share | throughput/s | p50 | p95 | p99 | max | errors | statuses |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -207,12 +218,25 @@ func markdown(r *Report) string {
 			res.Name, share, res.Throughput, res.P50Ms, res.P95Ms, res.P99Ms, res.MaxMs, res.Errors, strings.Join(baseline.SortedCodes(res.Codes), " "))
 	}
 	row(r.Load.Result, "100%")
-	for _, k := range r.Load.Kinds {
-		share := "-"
-		if r.Load.Requests > 0 {
-			share = fmt.Sprintf("%.1f%%", 100*float64(k.Requests)/float64(r.Load.Requests))
+	share := func(n int64) string {
+		if r.Load.Requests == 0 {
+			return "-"
 		}
-		row(k, share)
+		pc := 100 * float64(n) / float64(r.Load.Requests)
+		if pc < 1 {
+			return fmt.Sprintf("%.2f%%", pc)
+		}
+		return fmt.Sprintf("%.1f%%", pc)
+	}
+	for _, k := range r.Load.Kinds {
+		row(k, share(k.Requests))
+		// The authenticated reads, by endpoint, right under their kind.
+		for _, e := range r.Load.Endpoints {
+			if kind, endpoint, _ := strings.Cut(e.Name, "."); kind == k.Name {
+				e.Name = "↳ " + endpoint
+				row(e, share(e.Requests))
+			}
+		}
 	}
 	fmt.Fprintf(&b, "\nResponse cache hit ratio: **%.1f%%** (%.0f hits, %.0f misses; %s).\n", 100*r.Cache.HitRatio, r.Cache.Hits, r.Cache.Misses, r.Cache.Source)
 	if len(r.Load.TransportErrors) > 0 {
@@ -226,8 +250,24 @@ func markdown(r *Report) string {
 
 	if len(r.Processes) > 0 {
 		b.WriteString("\n| process | CPU s | CPU % of a core | RSS MiB (end) | peak RSS MiB | CPUs |\n|---|---:|---:|---:|---:|---|\n")
+		var svc ProcUsage
+		var nsvc int
 		for _, p := range r.Processes {
-			fmt.Fprintf(&b, "| %s | %.2f | %.1f | %.1f | %.1f | %s |\n", p.Name, p.CPUSeconds, p.CPUPercent, p.RSSMiB, p.PeakRSSMiB, p.CPUs)
+			name := p.Name
+			switch {
+			case isService(p.Name):
+				svc.CPUSeconds += p.CPUSeconds
+				svc.CPUPercent += p.CPUPercent
+				svc.RSSMiB += p.RSSMiB
+				svc.PeakRSSMiB += p.PeakRSSMiB
+				nsvc++
+			case strings.HasPrefix(p.Name, "engine"):
+				name += " (FerretDB; MongoDB's stand-in, not a service)"
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %.1f | %.1f | %.1f | %s |\n", name, p.CPUSeconds, p.CPUPercent, p.RSSMiB, p.PeakRSSMiB, p.CPUs)
+		}
+		if nsvc > 1 {
+			fmt.Fprintf(&b, "| **the %d services together** | %.2f | %.1f | %.1f | %.1f | %s |\n", nsvc, svc.CPUSeconds, svc.CPUPercent, svc.RSSMiB, svc.PeakRSSMiB, r.Settings.ServiceCPUs)
 		}
 	}
 
@@ -288,6 +328,17 @@ func markdown(r *Report) string {
 		}
 	}
 	return b.String()
+}
+
+// isService tells the four services' processes from the engine, the
+// helpers and the load generator.
+func isService(name string) bool {
+	for _, s := range services {
+		if name == s {
+			return true
+		}
+	}
+	return false
 }
 
 func notApplicable(r *Report) string {

@@ -86,11 +86,16 @@ func spawn(ctx context.Context, o spawnOptions) (s *stack, err error) {
 	if o.serviceCPUs != "" && machineCPUs() >= 2 {
 		s.loadCPUs = otherCPUs(o.serviceCPUs)
 	}
-	// The engine goes with the services by default: on two cores the load
-	// generator keeps one to itself, or a saturated engine would delay the
-	// clock that measures everyone's latency.
+	// The engine stands in for MongoDB, which runs on machines of its own
+	// in production: by default it shares the load generator's CPU rather
+	// than the services'. The report shows the load generator's CPU beside
+	// the engine's, so a reader can tell whether the clock that measures
+	// latency was crowded (-engine-cpus 0 puts it back with the services).
 	if s.opts.engineCPUs == "" {
-		s.opts.engineCPUs = o.serviceCPUs
+		s.opts.engineCPUs = s.loadCPUs
+		if s.opts.engineCPUs == "" {
+			s.opts.engineCPUs = o.serviceCPUs
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -134,6 +139,10 @@ func spawn(ctx context.Context, o spawnOptions) (s *stack, err error) {
 			"MARQUEE_AUTH_SERVICE_CLIENTS=catalog=" + catSecret + ",search=" + srchSecret + ",gateway=" + gwSecret,
 			"MARQUEE_AUTH_TRUSTED_PROXIES=127.0.0.0/8",
 			"MARQUEE_AUTH_ADMIN_EMAIL=" + s.email, "MARQUEE_AUTH_ADMIN_PASSWORD=" + s.password,
+			// The simulated clients all come from loopback, one address
+			// standing in for thousands: per-address sign-up and sign-in
+			// throttles off, like the gateway's quotas (0 disables).
+			"MARQUEE_AUTH_THROTTLE_SIGNUP_ADDRESS_BURST=0", "MARQUEE_AUTH_THROTTLE_LOGIN_ADDRESS_BURST=0",
 		},
 		"catalog": {dataDir("catalog"),
 			"MARQUEE_CATALOG_GRPC_ADDR=" + catG, "MARQUEE_CATALOG_ADMIN_ADDR=" + catA,
@@ -221,6 +230,22 @@ func (s *stack) configure(cfg *Config, explicit map[string]bool) {
 	cfg.spawned = true
 	cfg.svcCPUs = s.opts.serviceCPUs
 	cfg.engineCPUs = s.opts.engineCPUs
+	cfg.servicesFrom = describeRepo(s.opts.repo)
+}
+
+// describeRepo says which code the services were built from: the commit of
+// a git checkout, and whether services/ had uncommitted changes, so that a
+// result can be tied to the code it measured.
+func describeRepo(repo string) string {
+	rev, err := exec.Command("git", "-C", repo, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return repo + " (not a git checkout)"
+	}
+	out := repo + " at " + strings.TrimSpace(string(rev))
+	if st, err := exec.Command("git", "-C", repo, "status", "--porcelain", "--", "services", "proto").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		out += ", with uncommitted changes under services/ or proto/"
+	}
+	return out
 }
 
 func (s *stack) procs() []Proc {

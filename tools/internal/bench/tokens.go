@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// TokenSource hands out the bearer token of the authenticated part of the
-// mix; "" means none (the requests then go out anonymous).
+// TokenSource hands out a bearer token: the administrator's (writes,
+// preparation, the uncached-path baselines) or a simulated client's; ""
+// means none (the requests then go out anonymous).
 type TokenSource interface {
 	Token() string
 }
