@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -242,7 +243,8 @@ func TestWritesCarryIdempotencyKeyAndIfMatch(t *testing.T) {
 	create := func(key string) map[string]any {
 		t.Helper()
 		resp, body := s.do("POST", "/v1/movies", `{"title":"Heat","year":1995}`, admin, header("Idempotency-Key", key))
-		if resp.StatusCode != 200 {
+		// A replay answers what the first create answered: 201.
+		if resp.StatusCode != 201 {
 			t.Fatalf("create: %d %s", resp.StatusCode, body)
 		}
 		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("ETag") != `"1"` {
@@ -250,6 +252,9 @@ func TestWritesCarryIdempotencyKeyAndIfMatch(t *testing.T) {
 		}
 		var m map[string]any
 		_ = json.Unmarshal(body, &m)
+		if want := fmt.Sprintf("/v1/movies/%v", m["id"]); resp.Header.Get("Location") != want {
+			t.Errorf("Location = %q, want %q", resp.Header.Get("Location"), want)
+		}
 		return m
 	}
 	first, again := create("key-1"), create("key-1")
@@ -264,8 +269,8 @@ func TestWritesCarryIdempotencyKeyAndIfMatch(t *testing.T) {
 
 	resp, body = s.do("POST", "/v1/movies:batchCreate", `{"requests":[{"movie":{"title":"A"}},{"movie":{"title":"B"}}]}`,
 		admin, header("Idempotency-Key", "batch-1"))
-	if resp.StatusCode != 200 {
-		t.Fatalf("batch create: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != 200 || resp.Header.Get("Location") != "" {
+		t.Fatalf("batch create: %d (Location %q) %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	resp, body2 := s.do("POST", "/v1/movies:batchCreate", `{"requests":[{"movie":{"title":"A"}},{"movie":{"title":"B"}}]}`,
 		admin, header("Idempotency-Key", "batch-1"))
@@ -493,11 +498,29 @@ func TestSearchAndAuthRoutes(t *testing.T) {
 		}
 	}
 	resp, body := s.do("POST", "/v1/users", `{"email":"new@example.com","password":"a long password","displayName":"New"}`)
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"role":"ROLE_USER"`) {
-		t.Errorf("sign-up: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != 201 || !strings.Contains(string(body), `"role":"ROLE_USER"`) || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("sign-up: %d (Cache-Control %q) %s", resp.StatusCode, resp.Header.Get("Cache-Control"), body)
 	}
+	resp, body = s.do("POST", "/v1/users", `{"password":"a long password"}`)
+	wantProblem(t, resp, body, 400, "INVALID_ARGUMENT")
 	resp, body = s.do("GET", "/v1/users/me", nil)
 	wantProblem(t, resp, body, 401, "UNAUTHENTICATED")
+
+	user := bearer(s.token("u_1", authn.RoleUser))
+	resp, body = s.do("POST", "/v1/users/me/apiKeys", `{"displayName":"ci"}`, user)
+	var key struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(body, &key); resp.StatusCode != 201 || err != nil || key.Key == "" || resp.Header.Get("Location") != "" {
+		t.Fatalf("creating an API key: %d (Location %q) %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	resp, body = s.do("POST", "/v1/users/me/apiKeys", `{"displayName":"ci"}`)
+	wantProblem(t, resp, body, 401, "UNAUTHENTICATED")
+	// Other POSTs keep 200.
+	resp, body = s.do("POST", "/v1/auth/token", `{"grantType":"password","username":"a@example.com","password":"correct horse battery"}`)
+	if resp.StatusCode != 200 {
+		t.Errorf("token: %d %s", resp.StatusCode, body)
+	}
 }
 
 // TestStaleListIsRevalidatedThroughTheBackend runs a background

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -15,6 +16,8 @@ import (
 	catalogv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/catalog/v1"
 	searchv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/search/v1"
 	"github.com/marquee-dev/marquee/services/gateway/internal/fakebackend"
+	"github.com/marquee-dev/marquee/services/platform/authn"
+	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 )
 
@@ -29,6 +32,18 @@ func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
 
 func benchEdge(b *testing.B, cacheBytes int64) (http.Handler, []byte) {
+	h, body, _ := benchEdgeKeys(b, cacheBytes)
+	return h, body
+}
+
+// benchEdgeKeys is benchEdge that also returns the keys, to sign the
+// tokens of authenticated requests.
+func benchEdgeKeys(b *testing.B, cacheBytes int64) (http.Handler, []byte, *fakebackend.Keys) {
+	b.Helper()
+	return benchEdgeWith(b, cacheBytes, telemetry.Noop())
+}
+
+func benchEdgeWith(b *testing.B, cacheBytes int64, tp *telemetry.Provider) (http.Handler, []byte, *fakebackend.Keys) {
 	b.Helper()
 	keys := fakebackend.NewKeys(b)
 	v := keys.Verifier()
@@ -46,7 +61,7 @@ func benchEdge(b *testing.B, cacheBytes int64) (http.Handler, []byte) {
 		catalog: catalogv1.NewCatalogServiceClient(conn),
 		search:  searchv1.NewSearchServiceClient(conn),
 		auth:    authv1.NewAuthServiceClient(conn),
-	}, v, nil, slog.New(slog.DiscardHandler), telemetry.Noop())
+	}, v, nil, slog.New(slog.DiscardHandler), tp)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,10 +74,10 @@ func benchEdge(b *testing.B, cacheBytes int64) (http.Handler, []byte) {
 	if w.Code != 200 {
 		b.Fatalf("warming up: %d %s", w.Code, w.Body)
 	}
-	return e.handler, w.Body.Bytes()
+	return e.handler, w.Body.Bytes(), keys
 }
 
-func serveLoop(b *testing.B, h http.Handler) {
+func serveLoop(b *testing.B, h http.Handler, headers ...string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -71,6 +86,9 @@ func serveLoop(b *testing.B, h http.Handler) {
 			clear(w.h)
 			req := httptest.NewRequest("GET", "/v1/movies/m_1", nil)
 			req.RemoteAddr = "192.0.2.1:1234"
+			for i := 0; i+1 < len(headers); i += 2 {
+				req.Header.Set(headers[i], headers[i+1])
+			}
 			h.ServeHTTP(w, req)
 		}
 	})
@@ -99,4 +117,18 @@ func BenchmarkEdgeBare(b *testing.B) {
 func BenchmarkEdgeUncached(b *testing.B) {
 	h, _ := benchEdge(b, 0)
 	serveLoop(b, h)
+}
+
+// BenchmarkEdgeUncachedAuthenticated is the load tool's uncached path: a
+// Bearer-authenticated GET, which the response cache never answers.
+// It records spans and metrics as the binary does (telemetry.Setup without
+// an exporter), which the other edge benchmarks leave out.
+func BenchmarkEdgeUncachedAuthenticated(b *testing.B) {
+	tp, err := telemetry.Setup(context.Background(), ServiceName, config.TelemetryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h, _, keys := benchEdgeWith(b, 64<<20, tp)
+	serveLoop(b, h, "Authorization", "Bearer "+keys.Token("u_1", authn.RoleUser, time.Hour))
 }

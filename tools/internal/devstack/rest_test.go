@@ -65,7 +65,7 @@ func TestRESTScenarios(t *testing.T) {
 	email := fmt.Sprintf("reader%d@example.com", time.Now().UnixNano())
 
 	// A user registers, signs in and sees itself, by token and by API key.
-	c.expect(200, "POST", "/v1/users", `{"email":"`+email+`","password":"correct horse battery staple","displayName":"Reader"}`)
+	c.expect(201, "POST", "/v1/users", `{"email":"`+email+`","password":"correct horse battery staple","displayName":"Reader"}`)
 	c.expect(400, "POST", "/v1/users", `{"email":"weak@example.com","password":"password"}`)
 	tok := c.expect(200, "POST", "/v1/auth/token", `{"grantType":"password","username":"`+email+`","password":"correct horse battery staple"}`)
 	user := "Bearer " + tok["accessToken"].(string)
@@ -74,7 +74,7 @@ func TestRESTScenarios(t *testing.T) {
 	if me["role"] != "ROLE_USER" {
 		t.Errorf("a new user has role %v, want ROLE_USER", me["role"])
 	}
-	key := c.expect(200, "POST", "/v1/users/me/apiKeys", `{"displayName":"ci"}`, "Authorization", user)
+	key := c.expect(201, "POST", "/v1/users/me/apiKeys", `{"displayName":"ci"}`, "Authorization", user)
 	c.expect(200, "GET", "/v1/users/me", "", "X-API-Key", key["key"].(string))
 	c.expect(401, "GET", "/v1/users/me", "", "X-API-Key", "mk_forged0000000000000000000000000000")
 	resp, _ := c.do("GET", "/v1/movies?page_size=1", "", "Authorization", "Bearer not-a-token")
@@ -93,8 +93,8 @@ func TestRESTScenarios(t *testing.T) {
 	c.expect(403, "POST", "/v1/movies", body, "Authorization", user)
 	c.expect(401, "POST", "/v1/movies", body)
 	idem := fmt.Sprintf("scenario-%d", time.Now().UnixNano())
-	m := c.expect(200, "POST", "/v1/movies", body, "Authorization", admin, "Idempotency-Key", idem)
-	again := c.expect(200, "POST", "/v1/movies", body, "Authorization", admin, "Idempotency-Key", idem)
+	m := c.expect(201, "POST", "/v1/movies", body, "Authorization", admin, "Idempotency-Key", idem)
+	again := c.expect(201, "POST", "/v1/movies", body, "Authorization", admin, "Idempotency-Key", idem)
 	if m["id"] != again["id"] {
 		t.Errorf("a retried create with the same Idempotency-Key made a second movie: %v and %v", m["id"], again["id"])
 	}

@@ -105,3 +105,53 @@ func TestHandler(t *testing.T) {
 		t.Errorf("the page references another origin: %s", w.Body.String())
 	}
 }
+
+// TestCreatesAnswer201 checks the served document against what the gateway
+// answers: the three creates are 201 (a movie with Location), the batch
+// create and the token endpoint stay 200.
+func TestCreatesAnswer201(t *testing.T) {
+	b, err := docs.BuildOpenAPI(openapi.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Headers map[string]any `json:"headers"`
+				Content map[string]any `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, method, status string
+		location             bool
+	}{
+		{"/v1/movies", "post", "201", true},
+		{"/v1/users", "post", "201", false},
+		{"/v1/users/me/apiKeys", "post", "201", false},
+		{"/v1/movies:batchCreate", "post", "200", false},
+		{"/v1/auth/token", "post", "200", false},
+		{"/v1/movies/{id}", "get", "200", false},
+	} {
+		op, ok := doc.Paths[tc.path][tc.method]
+		if !ok {
+			t.Errorf("%s %s: not in the document", tc.method, tc.path)
+			continue
+		}
+		other := map[string]string{"200": "201", "201": "200"}[tc.status]
+		r, ok := op.Responses[tc.status]
+		if !ok || op.Responses[other].Content != nil {
+			t.Errorf("%s %s: responses %v, want %s and no %s", tc.method, tc.path, op.Responses, tc.status, other)
+			continue
+		}
+		if r.Content["application/json"] == nil || r.Headers["RateLimit"] == nil {
+			t.Errorf("%s %s %s: content %v headers %v", tc.method, tc.path, tc.status, r.Content, r.Headers)
+		}
+		if _, has := r.Headers["Location"]; has != tc.location {
+			t.Errorf("%s %s: Location header documented = %v, want %v", tc.method, tc.path, has, tc.location)
+		}
+	}
+}

@@ -198,6 +198,23 @@ func decorate(p, method string, op map[string]any) {
 	}
 	opID, _ := op["operationId"].(string)
 
+	// The gateway answers these creates 201 (see restmux); the generator
+	// only knows 200.
+	if createOperations[opID] {
+		if ok := responses["200"]; ok != nil {
+			delete(responses, "200")
+			responses["201"] = ok
+			if opID == "CatalogService_CreateMovie" {
+				headers := obj(obj(ok)["headers"])
+				if headers == nil {
+					headers = map[string]any{}
+					obj(ok)["headers"] = headers
+				}
+				headers["Location"] = ref("headers", "Location")
+			}
+		}
+	}
+
 	for code, r := range responses {
 		if !strings.HasPrefix(code, "2") {
 			continue
@@ -260,6 +277,13 @@ func decorate(p, method string, op map[string]any) {
 	responses["default"] = ref("responses", "Problem")
 }
 
+// createOperations are answered 201 Created instead of 200.
+var createOperations = map[string]bool{
+	"CatalogService_CreateMovie": true,
+	"AuthService_CreateUser":     true,
+	"AuthService_CreateApiKey":   true,
+}
+
 func problemSchema() map[string]any {
 	str := func(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
 	return map[string]any{
@@ -304,6 +328,7 @@ func componentHeaders() map[string]any {
 		"Cache-Control":    h("public with max-age for anonymous callers, private for authenticated ones."),
 		"WWW-Authenticate": h(`The authentication challenge, such as Bearer realm="marquee", error="invalid_token".`),
 		"Allow":            h("The methods the resource accepts."),
+		"Location":         h("The created resource's path, such as /v1/movies/{id}."),
 	}
 }
 

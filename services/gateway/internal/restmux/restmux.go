@@ -6,8 +6,9 @@
 // unknown fields rejected; errors are problem documents; only the caller's
 // credentials and request id travel to the backends as metadata, and no
 // backend metadata leaks into the response; responses get ETag, Link and
-// Cache-Control; Idempotency-Key and If-Match become the request_id and etag
-// fields the services read; the NDJSON export is streamed as it arrives.
+// Cache-Control; creates answer 201 Created (a movie with its Location);
+// Idempotency-Key and If-Match become the request_id and etag fields the
+// services read; the NDJSON export is streamed as it arrives.
 package restmux
 
 import (
@@ -45,7 +46,7 @@ type Options struct {
 }
 
 // New returns the REST mux.
-func New(ctx context.Context, opts Options) (*runtime.ServeMux, error) {
+func New(ctx context.Context, opts Options) (http.Handler, error) {
 	marshaler := &streamMarshaler{HTTPBodyMarshaler: runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 		MarshalOptions: protojson.MarshalOptions{
 			UseProtoNames:   false,
@@ -89,7 +90,7 @@ func New(ctx context.Context, opts Options) (*runtime.ServeMux, error) {
 			return nil, fmt.Errorf("registering auth routes: %w", err)
 		}
 	}
-	return mux, nil
+	return statusHandler{mux}, nil
 }
 
 // IncomingHeader forwards the caller's API key and request id as gRPC
@@ -183,8 +184,71 @@ func (f *forwarder) forward(ctx context.Context, w http.ResponseWriter, msg prot
 	default:
 		h.Set("Cache-Control", "no-store")
 	}
+	if method, ok := runtime.RPCMethod(ctx); ok && createMethods[method] {
+		if m, ok := msg.(*catalogv1.Movie); ok && m.GetId() != "" {
+			h.Set("Location", "/v1/movies/"+url.PathEscape(m.GetId()))
+		}
+		// A replayed create (same Idempotency-Key) gets the first
+		// answer's movie back from catalog, so it is a 201 as well.
+		if sw, ok := w.(*statusWriter); ok {
+			sw.status = http.StatusCreated
+		}
+	}
 	return nil
 }
+
+// createMethods are the RPCs answered 201 Created (RFC 9110 section 15.3.2)
+// rather than grpc-gateway's 200. The batch create stays 200: its answer is
+// a list, not the one resource it made.
+var createMethods = map[string]bool{
+	catalogv1.CatalogService_CreateMovie_FullMethodName: true,
+	authv1.AuthService_CreateUser_FullMethodName:        true,
+	authv1.AuthService_CreateApiKey_FullMethodName:      true,
+}
+
+// statusHandler lets forward choose the status of a successful POST.
+// grpc-gateway writes a response with a bare Write after the forward
+// options ran, and an error with an explicit WriteHeader, so the chosen
+// status is applied on the first Write only: a failure after forward (the
+// marshaler's) still answers its own status. GETs, the hot path, are not
+// wrapped.
+type statusHandler struct{ mux *runtime.ServeMux }
+
+func (s statusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	if !sw.wroteHeader && sw.status != 0 {
+		sw.ResponseWriter.WriteHeader(sw.status) // an empty body
+	}
+}
+
+// statusWriter answers status (when set) instead of an implicit 200.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.wroteHeader = true
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if !s.wroteHeader {
+		s.wroteHeader = true
+		if s.status != 0 {
+			s.ResponseWriter.WriteHeader(s.status)
+		}
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // QuoteETag returns a resource's etag as an HTTP entity tag: the services
 // already quote it (`"7"`); a bare value is quoted.
