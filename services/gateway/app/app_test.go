@@ -83,7 +83,7 @@ func TestGetMovieHeadersAndConditionalGet(t *testing.T) {
 		t.Errorf("stale If-None-Match: status %d, want 200", resp.StatusCode)
 	}
 
-	// Authenticated: private, still conditional, and never from the cache.
+	// Authenticated: the same bytes, but private, and still conditional.
 	tok := s.token("u_1", authn.RoleUser)
 	resp, _ = s.do("GET", "/v1/movies/m_1", nil, bearer(tok))
 	if cc := resp.Header.Get("Cache-Control"); cc != "private, no-cache" {
@@ -425,7 +425,9 @@ func TestCredentialsAndClientAddressReachTheBackends(t *testing.T) {
 	tok := s.token("u_7", authn.RoleUser)
 	s.keys.AddAPIKey("mk_abcdefghijklmnopqrstuv", "u_8", authn.RoleUser)
 
-	resp, body := s.do("GET", "/v1/movies/m_1", nil, bearer(tok),
+	// no-cache: past the response cache, so every request reaches catalog.
+	noCache := header("Cache-Control", "no-cache")
+	resp, body := s.do("GET", "/v1/movies/m_1", nil, bearer(tok), noCache,
 		header("X-Forwarded-For", "203.0.113.9"), header("Grpc-Metadata-Role", "admin"), header("Cookie", "sid=1"))
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
@@ -443,7 +445,7 @@ func TestCredentialsAndClientAddressReachTheBackends(t *testing.T) {
 		}
 	}
 
-	resp, body = s.do("GET", "/v1/movies/m_1", nil, header("X-API-Key", "mk_abcdefghijklmnopqrstuv"))
+	resp, body = s.do("GET", "/v1/movies/m_1", nil, header("X-API-Key", "mk_abcdefghijklmnopqrstuv"), noCache)
 	if resp.StatusCode != 200 || resp.Header.Get("RateLimit-Policy") != `"user";q=600;w=60` {
 		t.Fatalf("API key: status %d, policy %q, %s", resp.StatusCode, resp.Header.Get("RateLimit-Policy"), body)
 	}
@@ -454,7 +456,7 @@ func TestCredentialsAndClientAddressReachTheBackends(t *testing.T) {
 	if n := s.auth.Count("ResolveApiKey"); n != 1 {
 		t.Errorf("ResolveApiKey called %d times, want 1", n)
 	}
-	s.do("GET", "/v1/movies/m_2", nil, header("X-API-Key", "mk_abcdefghijklmnopqrstuv"))
+	s.do("GET", "/v1/movies/m_2", nil, header("X-API-Key", "mk_abcdefghijklmnopqrstuv"), noCache)
 	if n := s.auth.Count("ResolveApiKey"); n != 1 {
 		t.Errorf("ResolveApiKey called %d times after a second request, want 1 (cached)", n)
 	}
@@ -617,11 +619,17 @@ func TestResponseCacheHitsAndFollowsTheChangeFeed(t *testing.T) {
 		t.Errorf("an unchanged entry was not served from the cache")
 	}
 
-	// Authenticated reads never come from the cache.
+	// Authenticated reads of public resources share the stored bytes,
+	// marked private; Cache-Control: no-cache reaches the catalog.
 	before = s.catalog.Count("GetMovie")
-	s.do("GET", "/v1/movies/m_5", nil, bearer(s.token("u_1", authn.RoleUser)))
+	resp, _ = s.do("GET", "/v1/movies/m_5", nil, bearer(s.token("u_1", authn.RoleUser)))
+	if n := s.catalog.Count("GetMovie"); n != before || resp.Header.Get("Cache-Control") != "private, no-cache" {
+		t.Errorf("an authenticated read: %d catalog calls, Cache-Control %q; want a private cache hit",
+			n-before, resp.Header.Get("Cache-Control"))
+	}
+	s.do("GET", "/v1/movies/m_5", nil, bearer(s.token("u_1", authn.RoleUser)), header("Cache-Control", "no-cache"))
 	if n := s.catalog.Count("GetMovie"); n != before+1 {
-		t.Errorf("an authenticated read was served from the cache")
+		t.Errorf("a no-cache read was served from the cache")
 	}
 	// The watch authenticated as the gateway's service.
 	if md := last(t, s.catalog.Calls("WatchMovieChanges")); len(md.Get("authorization")) != 1 {

@@ -69,7 +69,7 @@ func (e *edge) close() {
 //	identity.Enforce 401 for a failed credential
 //	shed            concurrency limit by tier, 503
 //	docs            /openapi.json, /docs
-//	respcache       cached anonymous GETs, ETag, 304
+//	respcache       cached public GETs, ETag, 304
 //	limits          body size (413), HEAD as GET, request deadline
 //	restmux         grpc-gateway -> catalog, search, auth
 func buildEdge(ctx context.Context, cfg Config, b backends, v identity.Verifier, rdb redis.UniversalClient,

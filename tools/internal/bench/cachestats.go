@@ -86,9 +86,9 @@ type CacheReport struct {
 	Source string  `json:"source"`
 	Hits   float64 `json:"hits"`
 	Misses float64 `json:"misses"`
-	// HitRatio is hits over lookups; lookups are the anonymous GETs the
-	// gateway considered (authenticated reads bypass the cache and are
-	// not counted).
+	// HitRatio is hits over lookups; lookups are the GETs of public
+	// resources the gateway considered (requests with Cache-Control:
+	// no-cache bypass the cache and are not counted).
 	HitRatio float64 `json:"hit_ratio"`
 	Note     string  `json:"note,omitempty"`
 }

@@ -1,5 +1,5 @@
-// Package respcache keeps the rendered bytes of hot anonymous GET responses
-// in memory, so that a popular movie costs the gateway a map lookup and a
+// Package respcache keeps the rendered bytes of hot public GET responses in
+// memory, so that a popular movie costs the gateway a map lookup and a
 // write instead of a gRPC call and a protojson encoding, and implements the
 // gateway's HTTP caching: strong ETags, 304 answers to If-None-Match and the
 // Cache-Control policy.
@@ -37,6 +37,11 @@
 //     more than MaxAge+StaleWhileRevalidate before, and only while the
 //     backend fails may it lag by up to MaxAge+StaleIfError. The Age header
 //     tells clients and CDNs how old the bytes are.
+//
+// The public routes' responses are the same for every caller, so callers
+// with a token or an API key are served the same stored bytes, marked
+// private; their own resources (account, keys, export) are never stored. A
+// request with Cache-Control: no-cache goes to the backend.
 //
 // Only the body and the headers that describe it (Content-Type, ETag, Link,
 // Cache-Control) are stored. Per-request headers — RateLimit, X-Request-Id —
@@ -105,7 +110,7 @@ func (p Policy) CacheControl(anonymous bool, route string) string {
 		int(p.MaxAge.Seconds()), int(p.StaleWhileRevalidate.Seconds()), int(p.StaleIfError.Seconds()))
 }
 
-// cacheableRoutes are the anonymous GET routes whose responses are stored;
+// cacheableRoutes are the public GET routes whose responses are stored;
 // tagRoutes name one movie, whose id is in the path, so that its entry follows
 // that movie's changes alone.
 var cacheableRoutes = map[string]bool{
@@ -242,7 +247,7 @@ func New(opts Options) (*Cache, error) {
 	if opts.Meter != nil {
 		var err error
 		c.lookups, err = opts.Meter.Int64Counter("marquee.gateway.cache.lookups",
-			metric.WithDescription("Response cache lookups of anonymous GETs by result (hit; stale: served past max age; miss)."),
+			metric.WithDescription("Response cache lookups of public GETs by result (hit; stale: served past max age; miss)."),
 			metric.WithUnit("{lookup}"))
 		if err != nil {
 			c.Close()
@@ -340,9 +345,9 @@ func (c *Cache) Len() int {
 	return c.entries.EstimatedSize()
 }
 
-// WouldHit reports whether r would be answered from the cache right now: an
-// anonymous GET or HEAD whose response is stored and fresh, or stale and
-// being revalidated in the background. The gateway
+// WouldHit reports whether r would be answered from the cache right now: a
+// GET or HEAD whose response is stored and fresh, or stale and being
+// revalidated in the background. The gateway
 // uses it to leave cache hits untraced — a hit is a map lookup, and a span
 // for it would cost as much as the hit itself; hits still reach the access
 // log and the RED metrics.
@@ -350,8 +355,7 @@ func (c *Cache) WouldHit(r *http.Request) bool {
 	if c.entries == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}
-	h := r.Header
-	if len(h["Authorization"]) > 0 || len(h["X-Api-Key"]) > 0 {
+	if NoCache(r) {
 		return false
 	}
 	e, ok := c.entries.GetIfPresent(cacheKey(r))
@@ -401,6 +405,39 @@ func (c *Cache) current(e *Entry) bool {
 	return c.generation.Load() == e.generation
 }
 
+// publicPath reports whether path is one of cacheableRoutes, whose
+// responses are the same for every caller, so an authenticated caller may be
+// served the stored bytes (with a private Cache-Control). Anything else an
+// authenticated caller asks for (its account, its keys, the export stream)
+// goes straight to the backend.
+func publicPath(path string) bool {
+	switch path {
+	case "/v1/movies", "/v1/movies:batchGet", "/v1/genres", "/v1/directors", "/v1/search/movies",
+		"/v1/search/suggest", "/.well-known/jwks.json":
+		return true
+	}
+	if movieID(path) != "" {
+		return true
+	}
+	id, ok := strings.CutPrefix(path, "/v1/directors/")
+	return ok && id != "" && !strings.ContainsAny(id, "/:")
+}
+
+// NoCache reports whether the client asked for a response from the
+// backend rather than a stored one (Cache-Control: no-cache, or the older
+// Pragma: no-cache): RFC 9111 section 5.2.1.4. The response is not stored
+// either.
+func NoCache(r *http.Request) bool {
+	for _, v := range r.Header.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-cache") {
+				return true
+			}
+		}
+	}
+	return len(r.Header["Cache-Control"]) == 0 && strings.EqualFold(strings.TrimSpace(r.Header.Get("Pragma")), "no-cache")
+}
+
 func cacheKey(r *http.Request) string {
 	return r.URL.Path + "?" + r.URL.RawQuery
 }
@@ -420,7 +457,7 @@ func (c *Cache) count(ctx context.Context, result metric.MeasurementOption) {
 	}
 }
 
-// Middleware serves stored responses to anonymous GET and HEAD requests,
+// Middleware serves stored responses to GET and HEAD requests of public routes,
 // stores cacheable ones, and answers If-None-Match with 304 for every GET.
 // It must run after identity (it reads the caller from reqinfo) and after
 // the rate limiter (a hit is still counted).
@@ -437,7 +474,7 @@ func (c *Cache) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		info := reqinfo.From(r.Context())
-		if !info.Anonymous() {
+		if NoCache(r) || (!info.Anonymous() && !publicPath(r.URL.Path)) {
 			info.Cache = "bypass"
 			next.ServeHTTP(conditional(w, r), r)
 			return
@@ -532,9 +569,15 @@ func (c *Cache) fill(next http.Handler, w http.ResponseWriter, r *http.Request, 
 		h.Set("Etag", BodyETag(bw.buf.Bytes()))
 	}
 	if c.entries != nil && cacheableRoutes[info.Route] {
+		stored := storedHeader(h, len(bw.buf.Bytes()))
+		if !info.Anonymous() {
+			// The bytes are the same for every caller; what a shared
+			// cache may do with them is not.
+			stored["Cache-Control"] = []string{c.opts.Policy.CacheControl(true, info.Route)}
+		}
 		e := &Entry{
 			body:       bytes.Clone(bw.buf.Bytes()),
-			header:     storedHeader(h, len(bw.buf.Bytes())),
+			header:     stored,
 			route:      info.Route,
 			stored:     asked,
 			generation: generation,
@@ -617,6 +660,9 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, e *Entry) {
 	h := w.Header()
 	for k, v := range e.header {
 		h[k] = v
+	}
+	if !reqinfo.From(r.Context()).Anonymous() {
+		h["Cache-Control"] = []string{c.opts.Policy.CacheControl(false, e.route)}
 	}
 	age := c.opts.Now().Sub(e.stored)
 	h["Age"] = []string{strconv.FormatInt(int64(max(age, 0)/time.Second), 10)}

@@ -136,10 +136,10 @@ func TestWhatIsNotCached(t *testing.T) {
 	user := func(_ *http.Request, info *reqinfo.Info) {
 		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
 	}
-	get(h, "/v1/movies/m1", user)
-	get(h, "/v1/movies/m1", user)
+	get(h, "/v1/users/me", user)
+	get(h, "/v1/users/me", user)
 	if b.calls.Load() != 2 {
-		t.Errorf("authenticated responses were cached")
+		t.Errorf("a caller's own resource was cached")
 	}
 	get(h, "/v1/movies:changes")
 	get(h, "/v1/movies:changes")
@@ -756,5 +756,43 @@ func TestAWriteThroughThisReplicaIsReadAtOnce(t *testing.T) {
 		if _, res := cacheResult(h, "/v1/movies/m1"); res != "miss" {
 			t.Errorf("the first GET after a %s through this replica: %q, want a miss", method, res)
 		}
+	}
+}
+
+// TestAuthenticatedCallersShareStoredBytes: a public route's response is
+// the same for every caller, so one stored by an authenticated request
+// serves anonymous ones (public) and the reverse (private); the caller's own
+// resources are never stored; Cache-Control: no-cache reaches the backend.
+func TestAuthenticatedCallersShareStoredBytes(t *testing.T) {
+	b := &backend{}
+	h := newCache(t, 1<<20).Middleware(b)
+	user := func(_ *http.Request, info *reqinfo.Info) {
+		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
+	}
+	if w := get(h, "/v1/genres", user); w.Code != 200 || w.Header().Get("Cache-Control") != "private, no-cache" {
+		t.Fatalf("authenticated fill: %d %v", w.Code, w.Header())
+	}
+	w := get(h, "/v1/genres")
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Cache-Control"), "public, ") || b.calls.Load() != 1 {
+		t.Fatalf("anonymous after an authenticated fill: %d %v, backend asked %d times", w.Code, w.Header(), b.calls.Load())
+	}
+	if w := get(h, "/v1/movies/m1"); w.Code != 200 || b.calls.Load() != 2 {
+		t.Fatalf("anonymous fill: %d, backend asked %d times", w.Code, b.calls.Load())
+	}
+	w = get(h, "/v1/movies/m1", user)
+	if w.Code != 200 || w.Header().Get("Cache-Control") != "private, no-cache" || b.calls.Load() != 2 {
+		t.Fatalf("authenticated hit: %d %v, backend asked %d times", w.Code, w.Header(), b.calls.Load())
+	}
+	noCache := func(r *http.Request, _ *reqinfo.Info) { r.Header.Set("Cache-Control", "max-age=0, no-cache") }
+	if w := get(h, "/v1/genres", user, noCache); w.Code != 200 || b.calls.Load() != 3 {
+		t.Fatalf("no-cache: %d, backend asked %d times, want 3", w.Code, b.calls.Load())
+	}
+	for range 2 {
+		if w := get(h, "/v1/users/me", user); w.Code != 200 {
+			t.Fatalf("users/me: %d", w.Code)
+		}
+	}
+	if b.calls.Load() != 5 {
+		t.Fatalf("the caller's own resource was served from the cache (%d backend calls, want 5)", b.calls.Load())
 	}
 }
