@@ -9,25 +9,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	authv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/auth/v1"
 	catalogv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/catalog/v1"
 	searchv1 "github.com/marquee-dev/marquee/proto/gen/go/marquee/search/v1"
 	"github.com/marquee-dev/marquee/services/gateway/internal/identity"
-	"github.com/marquee-dev/marquee/services/platform/adminhttp"
 	"github.com/marquee-dev/marquee/services/platform/authn"
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcclient"
 	"github.com/marquee-dev/marquee/services/platform/logging"
+	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 )
 
@@ -82,18 +80,11 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	}
 	logger.InfoContext(ctx, "starting", slog.Any("config", config.Redacted(cfg)))
 
-	tp := o.telemetry
-	if tp == nil {
-		tp, err = telemetry.Setup(ctx, ServiceName, cfg.Telemetry)
-		if err != nil {
-			return fmt.Errorf("setting up telemetry: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			err = errors.Join(err, tp.Shutdown(sctx))
-		}()
+	tp, shutdownTelemetry, err := serve.Telemetry(ctx, ServiceName, cfg.Telemetry, o.telemetry)
+	if err != nil {
+		return err
 	}
+	defer func() { err = errors.Join(err, shutdownTelemetry(ctx)) }()
 
 	var conns []*grpc.ClientConn
 	defer func() {
@@ -153,83 +144,58 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	}
 	defer e.close()
 
-	var lc net.ListenConfig
-	httpLis, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	lis, err := serve.Listen(ctx, cfg.HTTPAddr, cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.HTTPAddr, err)
+		return err
 	}
-	var adminLis net.Listener
-	if cfg.AdminAddr != "" {
-		adminLis, err = lc.Listen(ctx, "tcp", cfg.AdminAddr)
-		if err != nil {
-			_ = httpLis.Close()
-			return fmt.Errorf("listening on %s: %w", cfg.AdminAddr, err)
-		}
-	}
-	adminAddr := ""
-	if adminLis != nil {
-		adminAddr = adminLis.Addr().String()
-	}
-
 	srv := newServer(cfg, e.handler, logger)
 	useTLS := cfg.TLSCertFile != ""
-	logger.InfoContext(ctx, "serving", slog.String("http_addr", httpLis.Addr().String()),
-		slog.String("admin_addr", adminAddr), slog.Bool("tls", useTLS), slog.Bool("redis", rdb != nil))
 	e.ready.Store(true)
-	if o.onListening != nil {
-		o.onListening(httpLis.Addr().String(), adminAddr)
+	var callOpts []grpc.CallOption
+	if ts != nil {
+		callOpts = append(callOpts, grpc.PerRPCCredentials(ts.PerRPCCredentials()))
 	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		var err error
-		if useTLS {
-			err = srv.ServeTLS(httpLis, cfg.TLSCertFile, cfg.TLSKeyFile)
-		} else {
-			err = srv.Serve(httpLis)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serving http: %w", err)
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		// Readiness goes first, so load balancers stop sending new
-		// requests while those in flight finish.
-		e.ready.Store(false)
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			// Requests that outlive the grace period (a long export, a
-			// client that never finished sending) are cut off.
-			logger.WarnContext(sctx, "closing connections still open after the shutdown grace period",
-				slog.Duration("grace", cfg.ShutdownGrace), slog.String("error", err.Error()))
-			_ = srv.Close()
-		}
-		return nil
-	})
-	if adminLis != nil {
-		g.Go(func() error {
-			return adminhttp.Serve(gctx, adminLis, tp.MetricsHandler(), func(context.Context) error {
-				if !e.ready.Load() {
-					return errors.New("not serving")
-				}
+	return serve.Run(ctx, logger, lis, o.onListening, []serve.Task{
+		func(context.Context) error {
+			var err error
+			if useTLS {
+				err = srv.ServeTLS(lis.Main, cfg.TLSCertFile, cfg.TLSKeyFile)
+			} else {
+				err = srv.Serve(lis.Main)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
 				return nil
-			})
-		})
+			}
+			return fmt.Errorf("serving http: %w", err)
+		},
+		func(ctx context.Context) error {
+			<-ctx.Done()
+			drain(ctx, e, srv, cfg.ShutdownGrace, logger)
+			return nil
+		},
+		serve.Admin(lis, tp.MetricsHandler(), func(context.Context) error {
+			if !e.ready.Load() {
+				return errors.New("not serving")
+			}
+			return nil
+		}),
+		serve.Job(func(ctx context.Context) { e.cache.Follow(ctx, catalog, callOpts...) }),
+	}, slog.Bool("tls", useTLS), slog.Bool("redis", rdb != nil))
+}
+
+// drain stops the server: readiness goes first, so load balancers stop
+// sending new requests while those in flight get grace to finish.
+func drain(ctx context.Context, e *edge, srv *http.Server, grace time.Duration, logger *slog.Logger) {
+	e.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Requests that outlive the grace period (a long export, a client
+		// that never finished sending) are cut off.
+		logger.WarnContext(sctx, "closing connections still open after the shutdown grace period",
+			slog.Duration("grace", grace), slog.String("error", err.Error()))
+		_ = srv.Close()
 	}
-	g.Go(func() error {
-		var callOpts []grpc.CallOption
-		if ts != nil {
-			callOpts = append(callOpts, grpc.PerRPCCredentials(ts.PerRPCCredentials()))
-		}
-		e.cache.Follow(gctx, catalog, callOpts...)
-		return nil
-	})
-	err = g.Wait()
-	logger.InfoContext(context.WithoutCancel(ctx), "stopped")
-	return err
 }
 
 func newServer(cfg Config, h http.Handler, logger *slog.Logger) *http.Server {
