@@ -215,9 +215,11 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 			}
 			return err
 		}),
-		// Bootstrap seeds the counts of a catalogue without them; this
-		// repairs drift.
-		serve.Every(cfg.Changes.GenreRecountInterval, logger, "recounting genres", svc.RecountGenres),
+		// Bootstrap seeds the counts of a catalogue never counted; this
+		// repairs drift once the last count is older than the interval.
+		serve.Every(min(cfg.Changes.GenreRecountInterval, time.Hour), logger, "recounting genres", func(ctx context.Context) error {
+			return svc.RecountGenresIfDue(ctx, cfg.Changes.GenreRecountInterval)
+		}),
 		serve.Job(func(ctx context.Context) {
 			if err := svc.ResumePendingRenames(ctx); err != nil && ctx.Err() == nil {
 				logger.ErrorContext(ctx, "resuming director renames", "error", err)

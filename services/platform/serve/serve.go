@@ -91,9 +91,11 @@ func Job(f func(ctx context.Context)) Task {
 	}
 }
 
-// Every calls f every interval until ctx ends. A failure is logged with
-// what and tried again at the next tick: periodic upkeep must never stop
-// the service. A non-positive interval makes a task that does nothing.
+// Every calls f at once and then every interval until ctx ends: upkeep
+// that waited a full interval first would never run in a process
+// restarted more often than that. A failure is logged with what and tried
+// again at the next tick: periodic upkeep must never stop the service. A
+// non-positive interval makes no task.
 func Every(interval time.Duration, logger *slog.Logger, what string, f func(context.Context) error) Task {
 	if interval <= 0 {
 		return nil
@@ -102,13 +104,13 @@ func Every(interval time.Duration, logger *slog.Logger, what string, f func(cont
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, what, "error", err)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				if err := f(ctx); err != nil && ctx.Err() == nil {
-					logger.ErrorContext(ctx, what, "error", err)
-				}
 			}
 		}
 	}

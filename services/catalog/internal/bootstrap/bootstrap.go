@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -159,17 +160,17 @@ func Run(ctx context.Context, c *mongodb.Client, opts Options) error {
 	return nil
 }
 
-// seedGenreCounts counts the genres of a catalogue that has no maintained
-// counts yet (one that predates them), before any replica serves them.
+// seedGenreCounts counts the genres of a catalogue whose genres were never
+// counted (one that predates the counts), before any replica serves them.
 func seedGenreCounts(ctx context.Context, store *mongostore.Store, logger *slog.Logger) error {
-	if _, stored, err := store.GenreCounts(ctx); err != nil || stored {
+	if _, counted, err := store.GenresCountedAt(ctx); err != nil || counted {
 		return err
 	}
 	gs, err := store.CountGenres(ctx)
 	if err != nil {
 		return fmt.Errorf("counting genres: %w", err)
 	}
-	if err := store.SetGenreCounts(ctx, gs); err != nil {
+	if err := store.SetGenreCounts(ctx, gs, time.Now()); err != nil {
 		return err
 	}
 	logger.InfoContext(ctx, "genre counts seeded", "genres", len(gs))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.einride.tech/aip/filtering"
 )
 
@@ -136,7 +137,7 @@ func (s *Service) UpdateDirector(ctx context.Context, id, name, etag string, pat
 	if err := s.ResumePendingRenames(ctx); err != nil {
 		return nil, err
 	}
-	var renamed bool
+	var renamed *Director
 	err = s.retryConflicts(ctx, func() error {
 		for {
 			cur, err := s.store.GetDirector(ctx, id)
@@ -147,11 +148,22 @@ func (s *Service) UpdateDirector(ctx context.Context, id, name, etag string, pat
 				return ErrETagMismatch
 			}
 			if cur.PendingRename != nil {
+				// Another rename's fan-out is unfinished: finish it first.
+				// It retries its own writes, so its failure is final here.
+				before := cur.Revision
 				if err := s.finishRename(ctx, cur); err != nil {
-					return err
+					return backoff.Permanent(err)
 				}
 				if hasETag {
-					want = cur.Revision + 1 // finishing bumped it; the caller's view still holds
+					// Finishing bumped the revision; the caller's view
+					// still holds.
+					if cur.Revision == before {
+						// Someone else cleared the mark: read what they left.
+						if cur, err = s.store.GetDirector(ctx, id); err != nil {
+							return err
+						}
+					}
+					want = cur.Revision
 				}
 				continue
 			}
@@ -167,15 +179,22 @@ func (s *Service) UpdateDirector(ctx context.Context, id, name, etag string, pat
 			if err := casFailure(err, hasETag, fmt.Sprintf("renaming director %s", id)); err != nil {
 				return err
 			}
-			renamed = true
-			return s.finishRename(ctx, &next)
+			renamed = &next
+			return nil
 		}
 	})
-	if errors.Is(err, ErrConflict) && !renamed {
+	if errors.Is(err, ErrConflict) {
 		return nil, fmt.Errorf("renaming director %s: %w", id, err)
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The rename is committed; the fan-out runs outside the retries above.
+	// If it fails, the mark stays and the next start (or rename) finishes it.
+	if renamed != nil {
+		if err := s.finishRename(ctx, renamed); err != nil {
+			return nil, err
+		}
 	}
 	return s.GetDirector(ctx, id)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Genre counts are maintained as writes happen rather than counted on
@@ -14,8 +15,8 @@ import (
 // writes are not one transaction, so a crash between them (or a failed
 // count write, which is logged) leaves a count off by one until the next
 // recount, which replaces the counts with an exact aggregation: bootstrap
-// seeds the counts of a catalogue that has none, and each replica recounts
-// every catalog.changes.genre_recount_interval.
+// seeds the counts of a catalogue never counted, and the replicas recount
+// when the last count is older than catalog.changes.genre_recount_interval.
 
 // genreDelta adds to d the count change of replacing before by after (nil,
 // or a tombstone, is no movie).
@@ -59,7 +60,7 @@ func (s *Service) ListGenres(ctx context.Context) ([]GenreCount, error) {
 	if s.genres != nil && s.now().Sub(s.genresAt) < s.genresTTL {
 		return slices.Clone(s.genres), nil
 	}
-	gs, _, err := s.store.GenreCounts(ctx)
+	gs, err := s.store.GenreCounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading genre counts: %w", err)
 	}
@@ -84,11 +85,26 @@ func (s *Service) RecountGenres(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("counting genres: %w", err)
 	}
-	if err := s.store.SetGenreCounts(ctx, gs); err != nil {
+	if err := s.store.SetGenreCounts(ctx, gs, s.clock()); err != nil {
 		return fmt.Errorf("storing genre counts: %w", err)
 	}
 	s.genresMu.Lock()
 	s.genres = nil
 	s.genresMu.Unlock()
 	return nil
+}
+
+// RecountGenresIfDue recounts when the last full count is older than
+// interval, or there never was one. Every replica asks on start and then
+// periodically, so a fleet that restarts more often than interval still
+// recounts, and replicas that ask after one has recounted do nothing.
+func (s *Service) RecountGenresIfDue(ctx context.Context, interval time.Duration) error {
+	at, ok, err := s.store.GenresCountedAt(ctx)
+	if err != nil {
+		return err
+	}
+	if ok && s.now().Sub(at) < interval {
+		return nil
+	}
+	return s.RecountGenres(ctx)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/marquee-dev/marquee/services/catalog/internal/bootstrap"
@@ -125,11 +126,29 @@ func TestGenreCountsFollowWrites(t *testing.T) {
 	}
 	want(map[string]int64{"Comedy": 1, "Western": 1}, "after a recount")
 
-	// A catalogue without stored counts gets them from bootstrap.
-	if _, err := c.DB.Collection(mongostore.GenreCountsCollection).DeleteMany(ctx, map[string]any{}); err != nil {
+	// A recount is due only once the last one is older than the interval.
+	if err := store.AddGenreCounts(ctx, map[string]int64{"Noir": 1}); err != nil {
 		t.Fatal(err)
 	}
-	want(map[string]int64{}, "counts dropped")
+	if err := svc.RecountGenresIfDue(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Comedy": 1, "Western": 1, "Noir": 1}, "a recount not yet due")
+	if err := svc.RecountGenresIfDue(ctx, time.Nanosecond); err != nil {
+		t.Fatal(err)
+	}
+	want(map[string]int64{"Comedy": 1, "Western": 1}, "a recount due")
+
+	// A catalogue never counted (one that predates the counts) gets them
+	// from bootstrap, even when writes have already added to them.
+	for _, coll := range []string{mongostore.GenreCountsCollection, mongostore.MetaCollection} {
+		if _, err := c.DB.Collection(coll).DeleteMany(ctx, map[string]any{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.AddGenreCounts(ctx, map[string]int64{"Western": 1}); err != nil {
+		t.Fatal(err)
+	}
 	if err := bootstrap.Run(ctx, c, bootstrap.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -327,6 +327,9 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 	perItem, err := s.store.InsertMovies(wctx, docs)
 	cancel()
 	if err != nil {
+		// The outcome is unknown (a timeout, a lost connection, a write
+		// concern error): some documents may have committed.
+		s.voidUncertain(ctx, docs)
 		return nil, fmt.Errorf("inserting movies: %w", err)
 	}
 	// A batch is all or nothing: when any item fails after others were
@@ -415,8 +418,11 @@ func (s *Service) settleDuplicates(ctx context.Context, dups, pending []int, doc
 // the movie is gone. A voided tombstone keeps its request id without
 // claiming it: a retry with that id creates the movie again.
 func (s *Service) voidCreated(ctx context.Context, created []*Movie) {
-	// The caller may have gone: the undo must happen regardless.
-	ctx = context.WithoutCancel(ctx)
+	// The caller may have gone: the undo must happen regardless, within one
+	// write timeout for the whole batch (each tombstone is stamped right
+	// before its write, so no write outlives its stamp by more).
+	ctx, cancel := s.writeCtx(context.WithoutCancel(ctx))
+	defer cancel()
 	for _, m := range created {
 		ts := s.stamp(m.UpdateTime)
 		tomb := &Movie{ID: m.ID, Title: m.Title, RequestID: m.RequestID, Revision: m.Revision + 1,
@@ -430,6 +436,33 @@ func (s *Service) voidCreated(ctx context.Context, created []*Movie) {
 		}
 		s.notify(ctx, Written{ID: m.ID, Revision: tomb.Revision, Deleted: true})
 	}
+}
+
+// voidUncertain undoes whatever part of an insert with an unknown outcome
+// committed: the documents still exactly as this call wrote them (its
+// revision, stamp and request id; a concurrent replay of the same request
+// id would carry another stamp).
+func (s *Service) voidUncertain(ctx context.Context, docs []*Movie) {
+	ctx = context.WithoutCancel(ctx)
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	rctx, cancel := s.writeCtx(ctx)
+	found, err := s.store.GetMovies(rctx, ids)
+	cancel()
+	if err != nil {
+		s.logger.ErrorContext(ctx, "reading back a batch whose insert failed; movies it committed stay", "error", err)
+		return
+	}
+	var ours []*Movie
+	for _, d := range docs {
+		e := found[d.ID]
+		if e != nil && !e.Deleted() && e.Revision == d.Revision && e.RequestID == d.RequestID && e.CreateTime.Equal(d.CreateTime) {
+			ours = append(ours, e)
+		}
+	}
+	s.voidCreated(ctx, ours)
 }
 
 // replay answers a create whose id already exists.

@@ -1,6 +1,7 @@
 package movie_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -295,5 +296,52 @@ func TestBatchCreateMixesReplaysAndNewMovies(t *testing.T) {
 	got, err := s.GetMovies(ctx, []string{movie.MovieIDForRequest("r3")})
 	if err != nil || got[movie.MovieIDForRequest("r3")] == nil {
 		t.Fatalf("r3 not stored: %v %v", got, err)
+	}
+}
+
+// lostReply commits the insert and then reports a failure, as a dropped
+// connection or a write-concern timeout does after the server applied it.
+type lostReply struct{ movie.Store }
+
+func (l lostReply) InsertMovies(ctx context.Context, ms []*movie.Movie) ([]error, error) {
+	if _, err := l.Store.InsertMovies(ctx, ms); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("connection reset after the insert")
+}
+
+// TestInsertWithUnknownOutcomeIsUndone: when the insert fails as a whole,
+// the documents it did commit are voided, so the failed call leaves no
+// visible movie and a retry creates them.
+func TestInsertWithUnknownOutcomeIsUndone(t *testing.T) {
+	c := testenv.Mongo(t)
+	if err := bootstrap.Run(t.Context(), c, bootstrap.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	store := mongostore.New(c)
+	failing, err := movie.NewService(lostReply{store}, movie.NewTokens([]byte("k")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []movie.CreateRequest{
+		{Movie: &movie.Movie{Title: "One"}, RequestID: "u-1"},
+		{Movie: &movie.Movie{Title: "Two"}, RequestID: "u-2"},
+	}
+	if _, err := failing.BatchCreateMovies(t.Context(), clone(reqs), ""); err == nil {
+		t.Fatal("the failed insert was reported as a success")
+	}
+	for _, r := range reqs {
+		doc, err := store.GetMovie(t.Context(), movie.MovieIDForRequest(r.RequestID))
+		if err != nil || !doc.Voided {
+			t.Fatalf("%s after a failed insert: %+v %v, want a voided tombstone", r.RequestID, doc, err)
+		}
+	}
+	svc, err := movie.NewService(store, movie.NewTokens([]byte("k")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.BatchCreateMovies(t.Context(), clone(reqs), "")
+	if err != nil || res[0].Replayed || res[1].Movie.Title != "Two" {
+		t.Fatalf("retry: %+v %v", res, err)
 	}
 }

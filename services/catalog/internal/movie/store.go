@@ -1,6 +1,9 @@
 package movie
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Reader is the read path that a cache can wrap.
 type Reader interface {
@@ -29,14 +32,16 @@ type Store interface {
 	// CountGenres counts live movies per genre by reading every one of
 	// them: only for a recount.
 	CountGenres(ctx context.Context) ([]GenreCount, error)
-	// GenreCounts returns the maintained per-genre counts above zero, and
-	// whether any count has been stored yet.
-	GenreCounts(ctx context.Context) ([]GenreCount, bool, error)
+	// GenreCounts returns the maintained per-genre counts above zero.
+	GenreCounts(ctx context.Context) ([]GenreCount, error)
 	// AddGenreCounts adds deltas to the maintained counts.
 	AddGenreCounts(ctx context.Context, deltas map[string]int64) error
 	// SetGenreCounts makes the maintained counts exactly counts (genres
-	// not in it count zero).
-	SetGenreCounts(ctx context.Context, counts []GenreCount) error
+	// not in it count zero) and records at as the time of the count.
+	SetGenreCounts(ctx context.Context, counts []GenreCount, at time.Time) error
+	// GenresCountedAt returns when the counts were last set from a full
+	// count, and false when they never were.
+	GenresCountedAt(ctx context.Context) (time.Time, bool, error)
 	// MoviesByDirector returns live movies embedding directorID, by _id,
 	// after afterID.
 	MoviesByDirector(ctx context.Context, directorID, afterID string, limit int) ([]*Movie, error)

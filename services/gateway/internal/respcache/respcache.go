@@ -612,7 +612,9 @@ func (c *Cache) revalidate(next http.Handler, r *http.Request, key string) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	br := r.Clone(ctx)
 	br.Body = http.NoBody
-	for _, k := range []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range"} {
+	// The refresh asks as an anonymous caller: it outlives the request that
+	// triggered it, and a public response does not depend on who asks.
+	for _, k := range []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range", "Authorization", "X-Api-Key", "Cookie"} {
 		br.Header.Del(k)
 	}
 	br, info := reqinfo.New(br)

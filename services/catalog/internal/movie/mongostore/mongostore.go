@@ -33,6 +33,8 @@ const (
 	MoviesCollection      = "movies"
 	DirectorsCollection   = "directors"
 	GenreCountsCollection = "genre_counts"
+	// MetaCollection holds the catalogue's bookkeeping documents.
+	MetaCollection = "catalog_meta"
 )
 
 // Store implements movie.Store and feed.Source.
@@ -40,6 +42,7 @@ type Store struct {
 	movies      *mongo.Collection
 	directors   *mongo.Collection
 	genreCounts *mongo.Collection
+	meta        *mongo.Collection
 	// feedMovies reads the change feed from the primary: a lagging
 	// secondary would show a write later than the settle window allows.
 	feedMovies *mongo.Collection
@@ -57,6 +60,7 @@ func New(c *mongodb.Client) *Store {
 		movies:      c.DB.Collection(MoviesCollection),
 		directors:   c.DB.Collection(DirectorsCollection),
 		genreCounts: c.DB.Collection(GenreCountsCollection),
+		meta:        c.DB.Collection(MetaCollection),
 		feedMovies:  c.DB.Collection(MoviesCollection, options.Collection().SetReadPreference(readpref.Primary())),
 		locks:       c.Locks,
 	}
@@ -354,22 +358,34 @@ func decodeGenreCounts(ctx context.Context, cur *mongo.Cursor) ([]movie.GenreCou
 }
 
 // GenreCounts implements movie.Store.
-func (s *Store) GenreCounts(ctx context.Context) ([]movie.GenreCount, bool, error) {
-	cur, err := s.genreCounts.Find(ctx, bson.D{})
+func (s *Store) GenreCounts(ctx context.Context) ([]movie.GenreCount, error) {
+	cur, err := s.genreCounts.Find(ctx, bson.D{{Key: "count", Value: bson.D{{Key: "$gt", Value: 0}}}})
 	if err != nil {
-		return nil, false, fmt.Errorf("reading genre counts: %w", err)
+		return nil, fmt.Errorf("reading genre counts: %w", err)
 	}
-	all, err := decodeGenreCounts(ctx, cur)
+	gs, err := decodeGenreCounts(ctx, cur)
 	if err != nil {
-		return nil, false, fmt.Errorf("reading genre counts: %w", err)
+		return nil, fmt.Errorf("reading genre counts: %w", err)
 	}
-	out := all[:0]
-	for _, g := range all {
-		if g.Count > 0 {
-			out = append(out, g)
-		}
+	return gs, nil
+}
+
+// genresCountedID is the metadata document recording the last full count.
+const genresCountedID = "genre_counts"
+
+// GenresCountedAt implements movie.Store.
+func (s *Store) GenresCountedAt(ctx context.Context) (time.Time, bool, error) {
+	var d struct {
+		At time.Time `bson:"counted_at"`
 	}
-	return out, len(all) > 0, nil
+	err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: genresCountedID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reading when genres were counted: %w", err)
+	}
+	return d.At.UTC(), true, nil
 }
 
 // genreBulk bounds the updates per BulkWrite: FerretDB stalls on larger
@@ -384,8 +400,9 @@ func (s *Store) AddGenreCounts(ctx context.Context, deltas map[string]int64) err
 	return s.writeGenreCounts(ctx, deltas, "$inc")
 }
 
-// SetGenreCounts implements movie.Store.
-func (s *Store) SetGenreCounts(ctx context.Context, counts []movie.GenreCount) error {
+// SetGenreCounts implements movie.Store. The time of the count is written
+// last, so a count that fails halfway is not taken for done.
+func (s *Store) SetGenreCounts(ctx context.Context, counts []movie.GenreCount, at time.Time) error {
 	set := make(map[string]int64, len(counts))
 	names := make([]string, 0, len(counts))
 	for _, g := range counts {
@@ -399,6 +416,11 @@ func (s *Store) SetGenreCounts(ctx context.Context, counts []movie.GenreCount) e
 		bson.D{{Key: "$set", Value: bson.D{{Key: "count", Value: int64(0)}}}})
 	if err != nil {
 		return fmt.Errorf("zeroing genres without movies: %w", err)
+	}
+	_, err = s.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: genresCountedID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "counted_at", Value: at.UTC()}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("recording the genre count: %w", err)
 	}
 	return nil
 }
