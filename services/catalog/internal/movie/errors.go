@@ -25,6 +25,9 @@ var (
 	ErrConflict = errors.New("revision conflict")
 	// ErrDuplicate is returned by a Store when an insert hit an existing _id.
 	ErrDuplicate = errors.New("duplicate id")
+	// ErrUnreachable is wrapped by a Store around failures to reach the
+	// database at all: nothing can be read back or undone until it returns.
+	ErrUnreachable = errors.New("database unreachable")
 )
 
 // NotFoundError names the missing resource.

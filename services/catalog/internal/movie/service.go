@@ -327,9 +327,13 @@ func (s *Service) createMovies(ctx context.Context, reqs []CreateRequest, batchR
 	perItem, err := s.store.InsertMovies(wctx, docs)
 	cancel()
 	if err != nil {
-		// The outcome is unknown (a timeout, a lost connection, a write
-		// concern error): some documents may have committed.
-		s.voidUncertain(ctx, docs)
+		// The outcome is unknown (a timeout, a write concern error): some
+		// documents may have committed. When the database cannot be
+		// reached at all nothing can be read back, and trying would only
+		// hold the caller past its deadline.
+		if !errors.Is(err, ErrUnreachable) {
+			s.voidUncertain(ctx, docs)
+		}
 		return nil, fmt.Errorf("inserting movies: %w", err)
 	}
 	// A batch is all or nothing: when any item fails after others were

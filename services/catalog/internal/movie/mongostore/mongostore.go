@@ -191,6 +191,9 @@ func (s *Store) InsertMovies(ctx context.Context, ms []*movie.Movie) ([]error, e
 			perItem[0] = movie.ErrDuplicate
 			return perItem, nil
 		}
+		if mongodb.IsUnavailable(err) {
+			return nil, fmt.Errorf("%w: %w", movie.ErrUnreachable, err)
+		}
 		return nil, err
 	}
 	for _, we := range bwe.WriteErrors {
