@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/marquee-dev/marquee/services/catalog/internal/bootstrap"
 	"github.com/marquee-dev/marquee/services/catalog/internal/movie"
