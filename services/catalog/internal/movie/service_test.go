@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/marquee-dev/marquee/services/catalog/internal/bootstrap"
 	"github.com/marquee-dev/marquee/services/catalog/internal/movie"
@@ -151,7 +152,14 @@ func clone(reqs []movie.CreateRequest) []movie.CreateRequest {
 // TestContendedUpdatesWithoutETag: many writers updating one movie at once
 // without an etag all succeed; none is answered with a conflict.
 func TestContendedUpdatesWithoutETag(t *testing.T) {
-	svc, _ := newService(t)
+	_, store := newService(t)
+	// The retries are bounded by the write timeout; a generous one keeps a
+	// loaded machine from exhausting it. The old code failed by attempts
+	// (eight, immediate), not by time.
+	svc, err := movie.NewService(store, movie.NewTokens([]byte("k")), movie.WithWriteTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := svc.CreateMovie(t.Context(), &movie.Movie{Title: "Hot"}, "")
 	if err != nil {
 		t.Fatal(err)
