@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,7 +26,6 @@ import (
 	"github.com/marquee-dev/marquee/services/platform/authn"
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcserver"
-	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/mongodb"
 	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
@@ -80,11 +78,7 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	logger := o.logger
-	if logger == nil {
-		logger = logging.New(os.Stderr, cfg.Log)
-	}
-	logger = logger.With(slog.String("service", ServiceName))
+	logger := serve.Logger(o.logger, cfg.Log, ServiceName)
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("checking config: %w", err)
 	}

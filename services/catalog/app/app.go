@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,7 +26,6 @@ import (
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcclient"
 	"github.com/marquee-dev/marquee/services/platform/grpcserver"
-	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/mongodb"
 	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
@@ -75,10 +73,7 @@ func newOptions(cfg Config, opts []Option) options {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = logging.New(os.Stderr, cfg.Log)
-	}
-	o.logger = o.logger.With(slog.String("service", ServiceName))
+	o.logger = serve.Logger(o.logger, cfg.Log, ServiceName)
 	return o
 }
 

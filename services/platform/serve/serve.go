@@ -10,14 +10,25 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/marquee-dev/marquee/services/platform/adminhttp"
 	"github.com/marquee-dev/marquee/services/platform/config"
+	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 )
+
+// Logger returns given (a caller's logger: the dev stack, tests) or a JSON
+// logger on stderr at cfg's level, tagged with the service's name.
+func Logger(given *slog.Logger, cfg config.LogConfig, service string) *slog.Logger {
+	if given == nil {
+		given = logging.New(os.Stderr, cfg)
+	}
+	return given.With(slog.String("service", service))
+}
 
 // Listeners are a service's bound listeners.
 type Listeners struct {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/marquee-dev/marquee/services/platform/config"
 	"github.com/marquee-dev/marquee/services/platform/grpcclient"
 	"github.com/marquee-dev/marquee/services/platform/grpcserver"
-	"github.com/marquee-dev/marquee/services/platform/logging"
 	"github.com/marquee-dev/marquee/services/platform/serve"
 	"github.com/marquee-dev/marquee/services/platform/telemetry"
 	"github.com/marquee-dev/marquee/services/search/internal/analysis"
@@ -144,10 +142,7 @@ func (d *deps) close(ctx context.Context) error {
 // setup opens the index (empty when fresh) and the clients both commands
 // need.
 func setup(ctx context.Context, cfg Config, o *options, fresh bool) (*deps, error) {
-	d := &deps{log: o.logger}
-	if d.log == nil {
-		d.log = logging.New(os.Stderr, cfg.Log)
-	}
+	d := &deps{log: serve.Logger(o.logger, cfg.Log, "search")}
 	var err error
 	if d.tp, d.shutdownTelemetry, err = serve.Telemetry(ctx, "search", cfg.Telemetry, o.telemetry); err != nil {
 		return nil, err

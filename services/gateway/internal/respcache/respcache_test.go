@@ -67,6 +67,11 @@ func newCache(t *testing.T, maxBytes uint64) *respcache.Cache {
 	return c
 }
 
+// user makes a request come from a signed-in user.
+func user(_ *http.Request, info *reqinfo.Info) {
+	info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
+}
+
 func get(h http.Handler, path string, opts ...func(*http.Request, *reqinfo.Info)) *httptest.ResponseRecorder {
 	r, info := reqinfo.New(httptest.NewRequest("GET", path, nil))
 	for _, o := range opts {
@@ -133,9 +138,6 @@ func TestWhatIsNotCached(t *testing.T) {
 	c := newCache(t, 1<<20)
 	b := &backend{}
 	h := c.Middleware(b)
-	user := func(_ *http.Request, info *reqinfo.Info) {
-		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
-	}
 	get(h, "/v1/users/me", user)
 	get(h, "/v1/users/me", user)
 	if b.calls.Load() != 2 {
@@ -200,9 +202,6 @@ func TestConditionalRequests(t *testing.T) {
 		t.Errorf("list revalidation: %d", w.Code)
 	}
 	// Authenticated responses are revalidated too.
-	user := func(_ *http.Request, info *reqinfo.Info) {
-		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
-	}
 	w = get(h, "/v1/movies/m1", user, ifNoneMatch(`"0"`))
 	if w.Code != 304 || w.Body.Len() != 0 {
 		t.Errorf("authenticated revalidation: %d %q", w.Code, w.Body.String())
@@ -766,9 +765,6 @@ func TestAWriteThroughThisReplicaIsReadAtOnce(t *testing.T) {
 func TestAuthenticatedCallersShareStoredBytes(t *testing.T) {
 	b := &backend{}
 	h := newCache(t, 1<<20).Middleware(b)
-	user := func(_ *http.Request, info *reqinfo.Info) {
-		info.Principal = authn.Principal{Subject: "u", Role: authn.RoleUser}
-	}
 	if w := get(h, "/v1/genres", user); w.Code != 200 || w.Header().Get("Cache-Control") != "private, no-cache" {
 		t.Fatalf("authenticated fill: %d %v", w.Code, w.Header())
 	}
